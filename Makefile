@@ -1,0 +1,57 @@
+# tetragon-core: `make` installs everything (apt, venv, BPF objects); `make test` runs every test.
+VENV      := .venv
+PY        := $(VENV)/bin/python
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+BPF_CFLAGS := -target bpf -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror -Ibpf/include -Ibpf/lib
+VMLINUX   := bpf/include/vmlinux.h
+BPF_HDRS  := $(wildcard bpf/lib/*.h)
+
+# sensor object -> its source
+EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
+PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o
+BPF_OBJS  := $(EXEC_OBJ) $(PROBE_OBJS)
+
+.PHONY: all install bpf test check test-unit lint run bench clean
+all: install
+
+install:
+	./scripts/bootstrap.sh
+
+bpf: $(BPF_OBJS)
+
+# CO-RE: vmlinux.h comes from the running kernel's BTF; relocations adapt the objects to others.
+$(VMLINUX):
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(EXEC_OBJ): bpf/exec/bpf_execve.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+src/tetragon_core/bpf/probes/%.o: bpf/probes/%.c $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+lint:
+	$(VENV)/bin/ruff check src plugins tests bench tools
+	$(VENV)/bin/mypy
+
+test:
+	./scripts/test
+
+# lint + every test, assuming `make install` was done
+check: lint
+	$(PY) -m pytest -p no:cacheprovider -ra tests
+
+test-unit: install
+	$(PY) -m pytest -p no:cacheprovider -ra tests/unit
+
+run:
+	./scripts/run
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -f $(BPF_OBJS) $(VMLINUX)

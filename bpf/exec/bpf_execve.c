@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The base sensor: process exec, fork and exit, on tracepoints only (no kprobes needed).
+ *
+ *  sched_process_fork  -> a new thread group inherits its parent's execve_map entry (MSG_OP_CLONE)
+ *  sched_process_exec  -> the image is rewritten in execve_map and reported (MSG_OP_EXECVE)
+ *  sched_process_exit  -> the last thread of a group reports the exit (MSG_OP_EXIT)
+ */
+#include "process.h"
+
+#define PATH_READ_MAX 4096
+#define ARGS_READ_MAX 4096
+#define CWD_MAX 4096
+#define CWD_DEPTH 64
+#define VAR_MAX (PATH_READ_MAX + ARGS_READ_MAX + CWD_MAX)
+
+struct execve_heap {
+	struct msg_execve_event ev;
+	struct msg_process proc;
+	char var[VAR_MAX + CWD_MAX];
+	char cwd[CWD_MAX + 256];
+	struct execve_map_value val;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct execve_heap);
+} execve_heap_map SEC(".maps");
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The first ancestor (up to 4 levels, as Tetragon) that execve_map knows. */
+static __always_inline struct execve_map_value *find_parent(struct task_struct *task)
+{
+	struct task_struct *p = task;
+	struct execve_map_value *v;
+	__u32 tgid;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		p = BPF_CORE_READ(p, real_parent);
+		if (!p)
+			return 0;
+		tgid = BPF_CORE_READ(p, tgid);
+		v = bpf_map_lookup_elem(&execve_map, &tgid);
+		if (v && v->key.ktime)
+			return v;
+	}
+	return 0;
+}
+
+struct cwd_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	struct execve_heap *h;
+	int pos;
+	__u32 flags;
+	int done;
+};
+
+/* One path component per call; bpf_loop keeps the verifier's work to one pass over this body. */
+static long cwd_step(__u32 i, void *ctx)
+{
+	struct cwd_walk *w = ctx;
+	/* locals, so that the CO-RE reads below relocate kernel types only */
+	struct dentry *dentry = w->dentry, *parent;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct qstr name;
+	__u32 len;
+
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		goto done;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mp == mnt)
+			goto done; /* the namespace root */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vfsmnt = __builtin_preserve_access_index(&mp->mnt);
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry)
+		goto done;
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & 255;
+	if ((int)len + 1 > w->pos || w->pos > CWD_MAX) {
+		w->flags |= EVENT_ERROR_PATH_COMPONENTS;
+		goto done;
+	}
+	w->pos -= len;
+	bpf_probe_read_kernel(&w->h->cwd[w->pos & (CWD_MAX - 1)], len, name.name);
+	w->pos -= 1;
+	w->h->cwd[w->pos & (CWD_MAX - 1)] = '/';
+	w->dentry = parent;
+	return 0;
+done:
+	w->done = 1;
+	return 1;
+}
+
+/* Walk fs->pwd up to fs->root into h->cwd, right-aligned; returns the start offset. Mount points
+ * are crossed through mnt_parent/mnt_mountpoint. */
+static __always_inline int walk_cwd(struct task_struct *task, struct execve_heap *h, __u32 *flags)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct cwd_walk w = {};
+
+	w.dentry = BPF_CORE_READ(fs, pwd.dentry);
+	w.vfsmnt = BPF_CORE_READ(fs, pwd.mnt);
+	w.root_dentry = BPF_CORE_READ(fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(fs, root.mnt);
+	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	w.h = h;
+	w.pos = CWD_MAX;
+	bpf_loop(CWD_DEPTH, cwd_step, &w, 0);
+	if (!w.done)
+		w.flags |= EVENT_ERROR_PATH_COMPONENTS;
+	*flags |= w.flags;
+	return w.pos;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct execve_heap *h = bpf_map_lookup_elem(&execve_heap_map, &zero);
+	struct execve_map_value *curr, *parent;
+	struct mm_struct *mm;
+	__u32 tgid, flags = EVENT_EXECVE;
+	__u64 off, n;
+	unsigned long arg_start, arg_end;
+	long r;
+	int pos;
+
+	if (!h)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	__builtin_memset(&h->ev, 0, sizeof(h->ev));
+	__builtin_memset(&h->proc, 0, sizeof(h->proc));
+
+	h->ev.common.op = MSG_OP_EXECVE;
+	h->ev.common.ktime = tg_get_ktime();
+
+	curr = bpf_map_lookup_elem(&execve_map, &tgid);
+	if (curr) {
+		h->ev.cleanup_key = curr->key;
+		if (curr->flags & EVENT_COMMON_FLAG_CLONE)
+			flags |= EVENT_CLONE;
+		if (curr->flags & EVENT_IN_INIT_TREE)
+			flags |= EVENT_IN_INIT_TREE;
+	}
+	parent = find_parent(task);
+	if (parent) {
+		h->ev.parent = parent->key;
+		if (parent->flags & EVENT_IN_INIT_TREE)
+			flags |= EVENT_IN_INIT_TREE;
+	} else {
+		h->ev.parent.pid = BPF_CORE_READ(task, real_parent, tgid);
+		h->ev.parent_flags = EVENT_MISS;
+	}
+
+	/* filename as given to execve; user space makes it absolute against cwd */
+	off = 0;
+	r = bpf_probe_read_kernel_str(h->var, PATH_READ_MAX, BPF_CORE_READ(bprm, filename));
+	if (r > 0)
+		off = r - 1;
+	else
+		flags |= EVENT_ERROR_FILENAME;
+	if (off > PATH_READ_MAX)
+		off = PATH_READ_MAX;
+	h->proc.size_path = off;
+
+	/* argv, NUL-separated, read from the new image's stack */
+	mm = BPF_CORE_READ(task, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	n = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (n > ARGS_READ_MAX) {
+		n = ARGS_READ_MAX;
+		flags |= EVENT_TRUNC_ARGS;
+	}
+	if (n && bpf_probe_read_user(&h->var[tg_mask(off, 0x1fff)], tg_mask(n, 0x1fff), (void *)arg_start) < 0) {
+		flags |= EVENT_ERROR_ARGS;
+		n = 0;
+	}
+	/* drop the NUL that ends the last argument */
+	if (n && h->var[(off + n - 1) & 0x3fff] == 0)
+		n--;
+	h->proc.size_args = n;
+	off += n;
+	if (off > PATH_READ_MAX + ARGS_READ_MAX)
+		off = PATH_READ_MAX + ARGS_READ_MAX;
+
+	pos = walk_cwd(task, h, &flags);
+	if (pos >= CWD_MAX) {
+		flags |= EVENT_ROOT_CWD;
+		n = 0;
+	} else {
+		n = CWD_MAX - pos;
+		bpf_probe_read_kernel(&h->var[tg_mask(off, 0x1fff)], tg_mask(n, 0xfff), &h->cwd[pos & (CWD_MAX - 1)]);
+	}
+	h->proc.size_cwd = n & (CWD_MAX - 1);
+	off += h->proc.size_cwd;
+
+	h->ev.cgrpid = bpf_get_current_cgroup_id();
+	if (bpf_probe_read_kernel_str(h->ev.cgrp_name, CGROUP_NAME_MAX,
+				      BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name)) < 0)
+		flags |= EVENT_ERROR_CGROUP_NAME;
+	read_creds(task, &h->ev.creds);
+	read_namespaces(task, &h->ev.ns);
+
+	h->proc.pid = tgid;
+	h->proc.tid = BPF_CORE_READ(task, pid);
+	h->proc.nspid = read_nspid(task);
+	h->proc.uid = h->ev.creds.euid;
+	h->proc.auid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
+	h->proc.i_ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	h->proc.i_nlink = BPF_CORE_READ(bprm, file, f_inode, __i_nlink);
+	h->proc.ktime = h->ev.common.ktime;
+	if (h->proc.nspid == 1)
+		flags |= EVENT_IN_INIT_TREE;
+	h->proc.flags = flags;
+	h->proc.size = sizeof(h->proc) + off;
+
+	/* the new image replaces whatever this tgid was */
+	__builtin_memset(&h->val, 0, sizeof(h->val));
+	h->val.key.pid = tgid;
+	h->val.key.ktime = h->ev.common.ktime;
+	h->val.pkey = h->ev.parent;
+	h->val.flags = flags & EVENT_IN_INIT_TREE;
+	h->val.nspid = h->proc.nspid;
+	h->val.ns = h->ev.ns;
+	h->val.caps = h->ev.creds.caps;
+	h->val.bin.path_length = h->proc.size_path < BINARY_PATH_MAX ? h->proc.size_path : BINARY_PATH_MAX - 1;
+	bpf_probe_read_kernel(h->val.bin.path, tg_mask(h->val.bin.path_length, 0xff), h->var);
+	bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY);
+
+	off = sizeof(h->ev) + sizeof(h->proc) + off;
+	h->ev.common.size = off;
+	if (off > sizeof(h->ev) + sizeof(h->proc) + VAR_MAX)
+		return 0;
+	tg_output(h, tg_mask(off, 0x3fff));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tg_fork, struct task_struct *ptask, struct task_struct *child)
+{
+	__u32 zero = 0, tgid, ptgid;
+	struct execve_heap *h = bpf_map_lookup_elem(&execve_heap_map, &zero);
+	struct execve_map_value *p;
+	struct msg_clone_event msg = {};
+
+	tgid = BPF_CORE_READ(child, tgid);
+	if (!h || tgid != BPF_CORE_READ(child, pid))
+		return 0; /* a new thread, not a new process */
+	ptgid = BPF_CORE_READ(ptask, tgid);
+	p = bpf_map_lookup_elem(&execve_map, &ptgid);
+	if (!p || !p->key.ktime)
+		return 0;
+	h->val = *p;
+	h->val.pkey = p->key;
+	h->val.key.pid = tgid;
+	h->val.key.ktime = tg_get_ktime();
+	h->val.flags = EVENT_COMMON_FLAG_CLONE | (p->flags & EVENT_IN_INIT_TREE);
+	h->val.nspid = read_nspid(child);
+	if (h->val.nspid == 1)
+		h->val.flags |= EVENT_IN_INIT_TREE;
+	bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY);
+
+	msg.common.op = MSG_OP_CLONE;
+	msg.common.size = sizeof(msg);
+	msg.common.ktime = h->val.key.ktime;
+	msg.parent = p->key;
+	msg.tgid = tgid;
+	msg.tid = BPF_CORE_READ(child, pid);
+	msg.nspid = h->val.nspid;
+	msg.flags = h->val.flags;
+	msg.ktime = h->val.key.ktime;
+	tg_output(&msg, sizeof(msg));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tg_exit, struct task_struct *task)
+{
+	struct execve_map_value *v;
+	struct msg_exit msg = {};
+	__u32 tgid;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads of the group still run */
+	tgid = BPF_CORE_READ(task, tgid);
+	v = bpf_map_lookup_elem(&execve_map, &tgid);
+	if (!v)
+		return 0;
+	msg.current = v->key;
+	/* deletion decides which thread reports, when the last two exit together */
+	if (bpf_map_delete_elem(&execve_map, &tgid) != 0 || !msg.current.ktime)
+		return 0;
+	msg.common.op = MSG_OP_EXIT;
+	msg.common.size = sizeof(msg);
+	msg.common.ktime = tg_get_ktime();
+	msg.code = BPF_CORE_READ(task, exit_code);
+	msg.tid = BPF_CORE_READ(task, pid);
+	tg_output(&msg, sizeof(msg));
+	return 0;
+}

@@ -1,0 +1,74 @@
+"""The exec/exit sensor: loads bpf_execve.o and seeds execve_map from procfs."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+
+from tetragon_core.bpf.maps import BPF_ANY, BPF_NOEXIST
+from tetragon_core.exceptions import BpfMapError
+from tetragon_core.process.messages import MSG_OP_CLONE, MSG_OP_EXECVE, MSG_OP_EXIT, ProcfsSnapshot
+from tetragon_core.process.procfs import ExecveMapEntry, execve_map_entries, walk_procfs
+from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
+from tetragon_sensor_exec.decode import decode_clone, decode_exec, decode_exit
+
+log = logging.getLogger(__name__)
+
+# struct execve_map_value (bpf/lib/process.h)
+_MAP_VALUE = struct.Struct("<I4xQ I4xQ II 10I 3Q iI256s")
+_KEY = struct.Struct("<I")
+
+
+def execve_map_value(e: ExecveMapEntry) -> bytes:
+    """The kernel's view of one process image, as the exec program would have written it."""
+    path = e.binary.encode()[:255]
+    return _MAP_VALUE.pack(
+        e.pid,
+        e.ktime,
+        e.parent_pid,
+        e.parent_ktime,
+        e.flags,
+        e.nspid,
+        *e.ns,
+        e.cap_permitted,
+        e.cap_effective,
+        e.cap_inheritable,
+        len(path),
+        0,
+        path,
+    )
+
+
+class ExecSensor(Sensor):
+    """process_exec / process_exit from sched_process_{fork,exec,exit} (tp_btf)."""
+
+    name = "execve"
+    description = "process lifecycle: exec, fork (clone) and exit"
+    ops = (MSG_OP_EXECVE, MSG_OP_EXIT, MSG_OP_CLONE)
+
+    def decoders(self) -> Mapping[int, Decoder]:
+        return {MSG_OP_EXECVE: decode_exec, MSG_OP_EXIT: decode_exit, MSG_OP_CLONE: decode_clone}
+
+    def load(self, ctx: SensorContext) -> None:
+        path = str(files("tetragon_sensor_exec") / "bpf" / "bpf_execve.o")
+        entries = int(ctx.options.get("execve_map_entries", 32768))
+        obj = ctx.load_object(path, max_entries={"execve_map": entries})
+        # Later sensors look processes up in the same map.
+        ctx.shared.register(obj.maps["execve_map"])
+        obj.attach()
+
+    def initial_messages(self, ctx: SensorContext) -> Sequence[object]:
+        """Walk procfs, seed execve_map with every running process, and return the snapshot."""
+        msgs = walk_procfs(ctx.procfs)
+        emap = ctx.shared.get("execve_map")
+        if emap is not None:
+            for e in execve_map_entries(msgs):
+                try:
+                    # NOEXIST: an entry the kernel wrote since the walk began is newer than ours;
+                    # the <kernel> root (pid 0) is ours alone.
+                    emap.update(_KEY.pack(e.pid), execve_map_value(e), BPF_ANY if e.pid == 0 else BPF_NOEXIST)
+                except BpfMapError as err:
+                    log.debug("execve_map seed for pid %d skipped: %s", e.pid, err)
+        return [ProcfsSnapshot(msgs)]

@@ -1,0 +1,231 @@
+"""The agent: composes the ring buffer, sensors, process cache and sinks, and runs them.
+
+Start-up follows Tetragon's order: base sensor → process cache → exporters → procfs walk →
+reader loop. SIGTERM/SIGINT stop it; links are detached and pins removed unless
+``--keep-sensors-on-exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tetragon_core.bpf import _libbpf
+from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
+from tetragon_core.bpf.objects import SharedMaps
+from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
+from tetragon_core.config import AgentConfig
+from tetragon_core.events import GetEventsResponse
+from tetragon_core.exceptions import SensorError, UnsupportedFeatureError
+from tetragon_core.export.console import ConsoleSink
+from tetragon_core.export.jsonexport import JsonExporter
+from tetragon_core.export.timefmt import KtimeClock
+from tetragon_core.metrics import Registry
+from tetragon_core.observer import Observer, RingReader
+from tetragon_core.process.cache import ProcessCache
+from tetragon_core.process.execid import node_name as default_node_name
+from tetragon_core.process.manager import ProcessManager
+from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
+from tetragon_core.sensors.api import Sensor, SensorContext
+from tetragon_core.sensors.registry import load_enabled
+
+log = logging.getLogger("tetragon")
+
+BPF_FS = "/sys/fs/bpf"
+_CONF = struct.Struct("<QII")  # struct tg_conf
+_STATS_VALUE_SIZE = 256 * 7 * 8  # struct tg_stats
+
+
+class Sink(Protocol):
+    def submit(self, event: GetEventsResponse) -> bool: ...
+    def close(self, timeout: float | None = ...) -> None: ...
+
+
+@dataclass
+class LoadedSensor:
+    sensor: Sensor
+    ctx: SensorContext
+
+
+@dataclass
+class Agent:
+    """One running agent. ``run`` blocks until ``stop`` (or a signal)."""
+
+    cfg: AgentConfig
+    console: str = "none"
+    sensors: Sequence[str] = ("execve",)
+    node_name: str = field(default_factory=default_node_name)
+    registry: Registry = field(default_factory=Registry)
+    sinks: list[Sink] = field(default_factory=list)
+    loaded: list[LoadedSensor] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        """Ask ``run`` to shut down cleanly."""
+        self._stop.set()
+
+    @property
+    def pin_dir(self) -> str:
+        d = self.cfg.bpf_dir or "tetragon"
+        return d if os.path.isabs(d) else os.path.join(BPF_FS, d)
+
+    def _check_privileges(self) -> None:
+        if os.geteuid() != 0:
+            raise UnsupportedFeatureError(
+                "tetragon must run as root: loading BPF needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
+            )
+
+    def _build_sinks(self) -> None:
+        cfg = self.cfg
+        if cfg.export_filename:
+            os.makedirs(os.path.dirname(os.path.abspath(cfg.export_filename)), exist_ok=True)
+            self.sinks.append(
+                JsonExporter(
+                    cfg.export_filename,
+                    registry=self.registry,
+                    queue_size=cfg.event_queue_size,
+                    max_size_mb=cfg.export_file_max_size_mb,
+                    max_backups=cfg.export_file_max_backups,
+                    compress=cfg.export_file_compress,
+                    perm=cfg.export_file_perm,
+                    rotation_interval=cfg.export_file_rotation_interval,
+                )
+            )
+        if self.console != "none":
+            self.sinks.append(ConsoleSink(self.console, self.registry, queue_size=cfg.event_queue_size))
+
+    def _dispatcher(self, manager: ProcessManager) -> Callable[[object], None]:
+        sinks = self.sinks
+        handlers: dict[type, Callable[[Any], GetEventsResponse | list[GetEventsResponse] | None]] = {
+            ExecMessage: manager.handle_exec,
+            ExitMessage: manager.handle_exit,
+            CloneMessage: manager.handle_clone,
+            ProcfsSnapshot: lambda snap: manager.handle_procfs(snap.messages),
+        }
+        unknown = self.registry.counter(
+            "tetragon_errors_total", "The total number of Tetragon errors.", ("error",)
+        )
+
+        def dispatch(msg: object) -> None:
+            h = handlers.get(type(msg))
+            if h is None:
+                unknown.inc("unhandled_message")
+                return
+            ev = h(msg)
+            if ev is None:
+                return
+            if type(ev) is list:
+                for e in ev:
+                    for s in sinks:
+                        s.submit(e)
+            else:
+                for s in sinks:
+                    s.submit(ev)  # type: ignore[arg-type]
+
+        return dispatch
+
+    def _release_pins(self) -> None:
+        if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir):
+            shutil.rmtree(self.pin_dir, ignore_errors=True)
+
+    async def run(self) -> None:
+        """Load everything, stream events until stopped, then tear down in reverse order."""
+        self._check_privileges()
+        cfg = self.cfg
+        self._release_pins()
+        ncpu = _libbpf.num_possible_cpus()
+        ring = RingBuffer(ring_size(cfg.rb_size, cfg.rb_size_total, ncpu))
+        conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
+        stats = Map.create(BPF_MAP_TYPE_PERCPU_ARRAY, "tg_stats_map", 4, _STATS_VALUE_SIZE, 1)
+        # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
+        conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
+        shared = SharedMaps()
+        for m in (ring.map, conf, stats):
+            shared.register(m)
+
+        clock = KtimeClock()
+        cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
+        manager = ProcessManager(
+            cache,
+            self.node_name,
+            clock.rfc3339,
+            enable_process_cred=cfg.enable_process_cred,
+            enable_process_ns=cfg.enable_process_ns,
+            username_metadata=cfg.username_metadata == "unix",
+            registry=self.registry,
+        )
+        self._build_sinks()
+        dispatch = self._dispatcher(manager)
+        observer = Observer(self.registry, dispatch)
+        observer.set_stats_map(stats)
+        reader = RingReader(ring, observer)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for sensor in load_enabled(self.sensors):
+                ctx = SensorContext(
+                    shared, self.registry, procfs=cfg.procfs.rstrip("/") or "/proc", pin_dir=self.pin_dir
+                )
+                try:
+                    sensor.load(ctx)
+                except BaseException:
+                    sensor.unload(ctx)
+                    raise
+                observer.add_decoders(sensor.name, sensor.decoders())
+                self.loaded.append(LoadedSensor(sensor, ctx))
+                log.info("sensor %s loaded", sensor.name)
+            tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
+            for ls in self.loaded:
+                for msg in ls.sensor.initial_messages(ls.ctx):
+                    dispatch(msg)
+            tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
+            self._install_signals()
+            self.ready.set()
+            log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
+            await self._stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            keep = cfg.keep_sensors_on_exit
+            for ls in reversed(self.loaded):
+                try:
+                    ls.sensor.unload(ls.ctx, keep=keep)
+                except Exception as e:  # one sensor failing to unload must not leak the others
+                    log.error("unloading sensor %s: %s", ls.sensor.name, e)
+            self.loaded.clear()
+            for s in self.sinks:
+                s.close(10.0)
+            if not keep:
+                self._release_pins()
+            for m in (conf, stats):
+                m.close()
+            ring.close()
+
+    async def _gc_loop(self, cache: ProcessCache) -> None:
+        interval = max(self.cfg.process_cache_gc_interval, 0.01)
+        while True:
+            await asyncio.sleep(interval)
+            cache.gc_tick()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+
+
+def check_sensor_names(names: Sequence[str]) -> None:
+    """Fail early on an empty or repeated sensor list."""
+    if len(set(names)) != len(names):
+        raise SensorError(f"sensor list {list(names)} names a sensor twice")

@@ -1,0 +1,1 @@
+"""Generated gRPC API code (see ``tetragon_core.api.tetragon``)."""

@@ -1,0 +1,1 @@
+"""BPF plumbing: the libbpf binding, objects, maps and the shared ring buffer."""

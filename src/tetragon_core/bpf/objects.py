@@ -1,0 +1,181 @@
+"""BPF objects, their programs and links, and the maps shared between objects by name."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from tetragon_core.bpf import _libbpf as lb
+from tetragon_core.bpf.maps import Map
+from tetragon_core.exceptions import BpfAttachError, BpfLoadError
+
+log = logging.getLogger(__name__)
+
+
+class SharedMaps:
+    """Maps that every object reuses by name (the core's ring buffer, execve_map …).
+
+    An object loaded after a map is registered here gets the same kernel map instead of its own.
+    """
+
+    def __init__(self) -> None:
+        self._maps: dict[str, Map] = {}
+
+    def register(self, m: Map) -> None:
+        """Share ``m`` with every object loaded from now on."""
+        self._maps[m.name] = m
+
+    def get(self, name: str) -> Map | None:
+        return self._maps.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._maps
+
+    def __iter__(self) -> Iterator[Map]:
+        return iter(list(self._maps.values()))
+
+
+@dataclass
+class Link:
+    """An attached program; ``destroy`` detaches it."""
+
+    program: str
+    section: str
+    ptr: int
+    pinned: str = ""
+
+    def destroy(self) -> None:
+        if self.ptr:
+            lb.destroy_link(self.ptr)
+            self.ptr = 0
+
+
+@dataclass
+class BpfObject:
+    """One loaded ELF object. Build with :meth:`load`; ``close`` detaches and frees everything."""
+
+    path: str
+    ptr: int
+    maps: dict[str, Map] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls,
+        path: str,
+        shared: SharedMaps,
+        *,
+        autoload: set[str] | None = None,
+        max_entries: dict[str, int] | None = None,
+    ) -> BpfObject:
+        """Open ``path``, reuse every map named in ``shared``, and load it into the kernel.
+
+        ``autoload`` restricts which programs are loaded (by function name); ``max_entries``
+        resizes this object's own maps before creation.
+        """
+        if not os.path.exists(path):
+            raise BpfLoadError(f"BPF object {path} does not exist (was `make` run?)")
+        ptr = lb.open_object(path)
+        try:
+            for m in lb.maps(ptr):
+                name = lb.map_name(m)
+                sm = shared.get(name)
+                if sm is not None:
+                    lb.reuse_map_fd(m, sm.fd)
+                elif max_entries and name in max_entries:
+                    lb.set_max_entries(m, max_entries[name])
+            if autoload is not None:
+                for p in lb.programs(ptr):
+                    lb.set_autoload(p, lb.program_name(p) in autoload)
+            lb.load_object(ptr, os.path.basename(path))
+        except BaseException:
+            lb.close_object(ptr)
+            raise
+        obj = cls(path, ptr)
+        for m in lb.maps(ptr):
+            name = lb.map_name(m)
+            if name.endswith((".rodata", ".data", ".bss", ".kconfig")):
+                continue
+            sm = shared.get(name)
+            if sm is not None:
+                obj.maps[name] = sm
+            else:
+                mtype, ks, vs, me = lb.map_geometry(m)
+                obj.maps[name] = Map(name, lb.map_fd(m), mtype, ks, vs, me, owned=False)
+        return obj
+
+    def program_names(self) -> list[str]:
+        return [lb.program_name(p) for p in lb.programs(self.ptr)]
+
+    def attach(self, program: str | None = None) -> list[Link]:
+        """Attach ``program`` (or every loaded program) by its section; returns the new links."""
+        new: list[Link] = []
+        for p in lb.programs(self.ptr):
+            name = lb.program_name(p)
+            if program is not None and name != program:
+                continue
+            if lb.program_fd(p) < 0:
+                continue  # not loaded (autoload off)
+            link = Link(name, lb.program_section(p), lb.attach(p))
+            new.append(link)
+        if program is not None and not new:
+            raise BpfAttachError(f"{os.path.basename(self.path)} has no loaded program {program}")
+        self.links.extend(new)
+        return new
+
+    def attach_tracepoint(self, program: str, category: str, event: str) -> Link:
+        """Attach ``program`` to the tracepoint ``category/event``."""
+        p = self._program(program)
+        link = Link(program, f"tracepoint/{category}/{event}", lb.attach_tracepoint(p, category, event))
+        self.links.append(link)
+        return link
+
+    def _program(self, name: str) -> int:
+        for p in lb.programs(self.ptr):
+            if lb.program_name(p) == name:
+                return p
+        raise BpfAttachError(f"{os.path.basename(self.path)} has no program {name}")
+
+    def program_fd(self, name: str) -> int:
+        return lb.program_fd(self._program(name))
+
+    def pin_links(self, directory: str) -> None:
+        """Pin every link under ``directory`` so the programs outlive the agent."""
+        os.makedirs(directory, exist_ok=True)
+        for link in self.links:
+            path = os.path.join(directory, f"{link.program}_link")
+            if os.path.exists(path):
+                os.unlink(path)
+            lb.pin_link(link.ptr, path)
+            link.pinned = path
+
+    def detach(self) -> None:
+        """Detach every link; pinned links are unpinned first."""
+        for link in self.links:
+            if link.pinned:
+                lb.unpin_link(link.ptr)
+                link.pinned = ""
+            link.destroy()
+        self.links.clear()
+
+    def close(self, *, keep_links: bool = False) -> None:
+        """Free the object. With ``keep_links`` the (pinned) programs stay attached."""
+        if not keep_links:
+            self.detach()
+        else:
+            # Dropping our reference leaves pinned links in the kernel.
+            for link in self.links:
+                if link.ptr and not link.pinned:
+                    link.destroy()
+            self.links.clear()
+        if self.ptr:
+            lb.close_object(self.ptr)
+            self.ptr = 0
+
+
+def ctypes_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
+    """A zeroed buffer for map keys and values."""
+    return ctypes.create_string_buffer(size)

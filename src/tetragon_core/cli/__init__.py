@@ -1,0 +1,1 @@
+"""Command-line entry points: ``tetragon`` (the agent) and ``tetra`` (the client)."""

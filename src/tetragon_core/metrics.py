@@ -1,0 +1,100 @@
+"""The agent's Prometheus metrics: names and labels are Tetragon's.
+
+Counters are plain Python objects updated on the hot path without locks: an increment of a dict
+slot is atomic under the GIL, and every exporter thread only ever adds. The exposition to
+``--metrics-server`` reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Metric:
+    """One metric family: a name, its help, its label names and the values per label tuple."""
+
+    name: str
+    help: str
+    kind: str  # "counter" or "gauge"
+    labels: tuple[str, ...] = ()
+    values: dict[tuple[str, ...], float] = field(default_factory=dict)
+    collect: Callable[[], dict[tuple[str, ...], float]] | None = None
+
+    def inc(self, *label_values: str, by: float = 1) -> None:
+        """Add ``by`` to the series named by ``label_values``."""
+        self.values[label_values] = self.values.get(label_values, 0) + by
+
+    def set(self, value: float, *label_values: str) -> None:
+        """Set a gauge series."""
+        self.values[label_values] = value
+
+    def get(self, *label_values: str) -> float:
+        """The current value of one series (0 if never touched)."""
+        if self.collect is not None:
+            return self.collect().get(label_values, 0)
+        return self.values.get(label_values, 0)
+
+    def samples(self) -> dict[tuple[str, ...], float]:
+        """Every series of this family, collected now."""
+        return self.collect() if self.collect is not None else dict(self.values)
+
+
+class Registry:
+    """All metric families of one agent."""
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, Metric] = {}
+
+    def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Metric:
+        """Create (or return the existing) counter ``name``."""
+        return self._get(name, help, "counter", labels)
+
+    def gauge(
+        self,
+        name: str,
+        help: str,
+        labels: tuple[str, ...] = (),
+        collect: Callable[[], dict[tuple[str, ...], float]] | None = None,
+    ) -> Metric:
+        """Create (or return the existing) gauge ``name``; ``collect`` computes it on read."""
+        m = self._get(name, help, "gauge", labels)
+        if collect is not None:
+            m.collect = collect
+        return m
+
+    def _get(self, name: str, help: str, kind: str, labels: tuple[str, ...]) -> Metric:
+        m = self._metrics.get(name)
+        if m is None:
+            m = Metric(name, help, kind, labels)
+            self._metrics[name] = m
+        return m
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(list(self._metrics.values()))
+
+    def __getitem__(self, name: str) -> Metric:
+        return self._metrics[name]
+
+    def exposition(self) -> str:
+        """The Prometheus text format of every family."""
+        out: list[str] = []
+        for m in self:
+            out.append(f"# HELP {m.name} {m.help}")
+            out.append(f"# TYPE {m.name} {m.kind}")
+            for lv, v in sorted(m.samples().items()):
+                if m.labels:
+                    inner = ",".join(f'{k}="{_esc(x)}"' for k, x in zip(m.labels, lv, strict=True))
+                    out.append(f"{m.name}{{{inner}}} {_num(v)}")
+                else:
+                    out.append(f"{m.name} {_num(v)}")
+        return "\n".join(out) + "\n"
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)

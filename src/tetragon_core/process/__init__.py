@@ -1,0 +1,1 @@
+"""The user-space process cache and the messages that feed it."""

@@ -1,0 +1,100 @@
+"""Sensor discovery through importlib.metadata entry points.
+
+Discovery, import and validation are separate steps: listing entry points imports nothing, so a
+broken plugin that is not enabled cannot break the agent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from tetragon_core.exceptions import SensorError
+from tetragon_core.sensors.api import Sensor
+
+GROUP = "tetragon.sensors"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SensorEntry:
+    """A discovered, not yet imported, sensor."""
+
+    name: str
+    value: str
+    distribution: str
+    entry_point: EntryPoint | None = None
+
+
+def discover(eps: Iterable[EntryPoint] | None = None) -> dict[str, SensorEntry]:
+    """Every sensor registered in the ``tetragon.sensors`` group; duplicates are an error."""
+    found: dict[str, SensorEntry] = {}
+    for ep in eps if eps is not None else entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        if ep.name in found:
+            other = found[ep.name]
+            raise SensorError(
+                f"duplicate sensor name {ep.name!r}: registered by {other.distribution} ({other.value}) "
+                f"and by {dist} ({ep.value})"
+            )
+        found[ep.name] = SensorEntry(ep.name, ep.value, dist, ep)
+    return found
+
+
+def validate(cls: object, name: str) -> type[Sensor]:
+    """Check that ``cls`` is a usable Sensor class registered under ``name``."""
+    if not inspect.isclass(cls) or not issubclass(cls, Sensor):
+        raise SensorError(f"sensor {name!r}: entry point does not name a Sensor subclass (got {cls!r})")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        raise SensorError(f"sensor {name!r}: {cls.__name__} does not implement {missing}")
+    cname = getattr(cls, "name", None)
+    if not isinstance(cname, str) or not _NAME_RE.match(cname):
+        raise SensorError(f"sensor {name!r}: class attribute 'name' must match {_NAME_RE.pattern}")
+    if cname != name:
+        raise SensorError(f"sensor {name!r}: entry point name differs from {cls.__name__}.name {cname!r}")
+    ops = getattr(cls, "ops", ())
+    if not all(isinstance(o, int) and 0 < o < 256 for o in ops):
+        raise SensorError(f"sensor {name!r}: 'ops' must be op codes between 1 and 255, got {ops!r}")
+    return cls
+
+
+def load_sensor(entry: SensorEntry) -> Sensor:
+    """Import, validate and instantiate one discovered sensor."""
+    if entry.entry_point is None:
+        raise SensorError(f"sensor {entry.name!r} has no entry point")
+    try:
+        cls = entry.entry_point.load()
+    except Exception as e:
+        raise SensorError(f"sensor {entry.name!r}: importing {entry.value} failed: {e}") from e
+    sensor = validate(cls, entry.name)()
+    decs = sensor.decoders()
+    if set(decs) != set(sensor.ops):
+        raise SensorError(
+            f"sensor {entry.name!r}: decoders cover ops {sorted(decs)} "
+            f"but the class declares {sorted(sensor.ops)}"
+        )
+    return sensor
+
+
+def load_enabled(enabled: Iterable[str], available: dict[str, SensorEntry] | None = None) -> list[Sensor]:
+    """Import and validate exactly the ``enabled`` sensors; an unknown name is an error."""
+    available = discover() if available is None else available
+    out: list[Sensor] = []
+    claimed: dict[int, str] = {}
+    for name in enabled:
+        if name not in available:
+            have = ", ".join(sorted(available)) or "none"
+            raise SensorError(f"sensor {name!r} is not installed (installed: {have})")
+        s = load_sensor(available[name])
+        for op in s.ops:
+            if op in claimed:
+                raise SensorError(
+                    f"sensor {name!r}: op code {op} is already decoded by sensor {claimed[op]!r}"
+                )
+            claimed[op] = name
+        out.append(s)
+    return out

@@ -1,0 +1,129 @@
+"""Fixtures for tests that load BPF into the running kernel.
+
+They need root and a kernel with BTF, tp_btf and the BPF ring buffer. Each missing feature is
+probed once and the test is skipped with the feature's name; nothing else skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tetragon_core.probes import missing_base_features
+
+ROOT = Path(__file__).resolve().parents[2]
+TETRAGON = str(Path(sys.executable).with_name("tetragon"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = missing_base_features()
+    if not missing:
+        return
+    reason = "kernel lacks " + ", ".join(missing)
+    print(f"\nkernel tests skipped: {reason}", file=sys.stderr)
+    for item in items:
+        if "tests/kernel" in str(item.fspath):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@dataclass
+class RunningAgent:
+    """A ``tetragon`` process started for one test, with its JSON export."""
+
+    proc: subprocess.Popen[bytes]
+    export: Path
+    stderr: Path
+    _seen: list[dict[str, Any]] = field(default_factory=list)
+    _offsets: dict[str, int] = field(default_factory=dict)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every exported event so far (backups first), parsed; a torn line fails the test."""
+        files = sorted(self.export.parent.glob(self.export.stem + "-*" + self.export.suffix))
+        files.append(self.export)
+        out: list[dict[str, Any]] = []
+        for f in files:
+            if not f.exists():
+                continue
+            data = f.read_bytes()
+            end = data.rfind(b"\n") + 1  # a line still being written is read next time
+            for line in data[:end].splitlines():
+                out.append(json.loads(line))
+        return out
+
+    def wait_for(
+        self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """Poll the export until ``pred(events)`` holds; fails with the agent's stderr otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            evs = self.events()
+            if pred(evs):
+                return evs
+            if self.proc.poll() is not None:
+                pytest.fail(f"tetragon exited {self.proc.returncode}:\n{self.stderr.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"timed out after {timeout}s with {len(evs)} events; stderr:\n"
+                    f"{self.stderr.read_text()[-3000:]}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
+    """Start ``tetragon`` with an export file in tmp_path; waits until the procfs walk is out."""
+    agents: list[RunningAgent] = []
+
+    def start(*extra: str, ready: bool = True) -> RunningAgent:
+        export = tmp_path / "export" / "tetragon.log"
+        errf = tmp_path / f"stderr-{len(agents)}.txt"
+        cmd = [
+            TETRAGON,
+            "--export-filename",
+            str(export),
+            "--bpf-dir",
+            f"tetragon-test-{os.getpid()}",
+            *extra,
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf.open("wb"))
+        agent = RunningAgent(proc, export, errf)
+        agents.append(agent)
+        if ready:
+            me = os.getpid()
+            agent.wait_for(
+                lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
+                timeout=60,
+            )
+        return agent
+
+    yield start
+    for a in agents:
+        a.stop()
+
+
+def execs(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["process_exec"] for e in evs if "process_exec" in e]
+
+
+def exits(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["process_exit"] for e in evs if "process_exit" in e]
