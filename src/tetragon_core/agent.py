@@ -29,6 +29,7 @@ from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
+from tetragon_core.metrics_server import serve_metrics
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.execid import node_name as default_node_name
@@ -169,6 +170,7 @@ class Agent:
         observer.set_stats_map(stats)
         reader = RingReader(ring, observer)
         tasks: list[asyncio.Task[None]] = []
+        metrics_srv: asyncio.Server | None = None
         try:
             for sensor in load_enabled(self.sensors):
                 ctx = SensorContext(
@@ -187,11 +189,15 @@ class Agent:
                 for msg in ls.sensor.initial_messages(ls.ctx):
                     dispatch(msg)
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
+            if cfg.metrics_server:
+                metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             self._install_signals()
             self.ready.set()
             log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
             await self._stop.wait()
         finally:
+            if metrics_srv is not None:
+                metrics_srv.close()
             for t in tasks:
                 t.cancel()
             for t in tasks:
