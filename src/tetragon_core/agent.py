@@ -172,12 +172,13 @@ class Agent:
         tasks: list[asyncio.Task[None]] = []
         metrics_srv: asyncio.Server | None = None
         try:
-            for sensor in load_enabled(self.sensors):
+            # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
+            for sensor in await asyncio.to_thread(load_enabled, self.sensors):
                 ctx = SensorContext(
                     shared, self.registry, procfs=cfg.procfs.rstrip("/") or "/proc", pin_dir=self.pin_dir
                 )
                 try:
-                    sensor.load(ctx)
+                    await asyncio.to_thread(sensor.load, ctx)
                 except BaseException:
                     sensor.unload(ctx)
                     raise
@@ -186,7 +187,7 @@ class Agent:
                 log.info("sensor %s loaded", sensor.name)
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
             for ls in self.loaded:
-                for msg in ls.sensor.initial_messages(ls.ctx):
+                for msg in await asyncio.to_thread(ls.sensor.initial_messages, ls.ctx):
                     dispatch(msg)
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
             if cfg.metrics_server:
@@ -203,20 +204,23 @@ class Agent:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
-            keep = cfg.keep_sensors_on_exit
-            for ls in reversed(self.loaded):
-                try:
-                    ls.sensor.unload(ls.ctx, keep=keep)
-                except Exception as e:  # one sensor failing to unload must not leak the others
-                    log.error("unloading sensor %s: %s", ls.sensor.name, e)
-            self.loaded.clear()
-            for s in self.sinks:
-                s.close(10.0)
-            if not keep:
-                self._release_pins()
-            for m in (conf, stats):
-                m.close()
-            ring.close()
+            await asyncio.to_thread(self._teardown, [conf, stats], ring)
+
+    def _teardown(self, maps: list[Map], ring: RingBuffer) -> None:
+        keep = self.cfg.keep_sensors_on_exit
+        for ls in reversed(self.loaded):
+            try:
+                ls.sensor.unload(ls.ctx, keep=keep)
+            except Exception as e:  # one sensor failing to unload must not leak the others
+                log.error("unloading sensor %s: %s", ls.sensor.name, e)
+        self.loaded.clear()
+        for s in self.sinks:
+            s.close(10.0)
+        if not keep:
+            self._release_pins()
+        for m in maps:
+            m.close()
+        ring.close()
 
     async def _gc_loop(self, cache: ProcessCache) -> None:
         interval = max(self.cfg.process_cache_gc_interval, 0.01)
