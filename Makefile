@@ -12,7 +12,7 @@ EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o
 BPF_OBJS  := $(EXEC_OBJ) $(PROBE_OBJS)
 
-.PHONY: all install bpf test check test-unit lint run bench clean
+.PHONY: all install bpf test check test-unit lint run bench bench-build clean
 all: install
 
 install:
@@ -52,6 +52,16 @@ run:
 
 bench: install
 	$(PY) bench/run.py
+
+bench-build: bench/out/bench_emit.o bench/out/c_consumer
+
+bench/out/bench_emit.o: bench/bpf/bench_emit.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+bench/out/c_consumer: bench/c_consumer.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $< -lbpf
 
 clean:
 	rm -f $(BPF_OBJS) $(VMLINUX)

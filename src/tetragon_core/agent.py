@@ -47,6 +47,7 @@ _STATS_VALUE_SIZE = 256 * 7 * 8  # struct tg_stats
 
 class Sink(Protocol):
     def submit(self, event: GetEventsResponse) -> bool: ...
+    def submit_many(self, events: list[GetEventsResponse]) -> int: ...
     def close(self, timeout: float | None = ...) -> None: ...
 
 
@@ -104,7 +105,8 @@ class Agent:
         if self.console != "none":
             self.sinks.append(ConsoleSink(self.console, self.registry, queue_size=cfg.event_queue_size))
 
-    def _dispatcher(self, manager: ProcessManager) -> Callable[[object], None]:
+    def _dispatcher(self, manager: ProcessManager) -> tuple[Callable[[object], None], Callable[[], None]]:
+        """The observer's listener (message → events, buffered) and its end-of-batch flush."""
         sinks = self.sinks
         handlers: dict[type, Callable[[Any], GetEventsResponse | list[GetEventsResponse] | None]] = {
             ExecMessage: manager.handle_exec,
@@ -115,6 +117,8 @@ class Agent:
         unknown = self.registry.counter(
             "tetragon_errors_total", "The total number of Tetragon errors.", ("error",)
         )
+        pending: list[GetEventsResponse] = []
+        append = pending.append
 
         def dispatch(msg: object) -> None:
             h = handlers.get(type(msg))
@@ -125,14 +129,18 @@ class Agent:
             if ev is None:
                 return
             if type(ev) is list:
-                for e in ev:
-                    for s in sinks:
-                        s.submit(e)
+                pending.extend(ev)
             else:
-                for s in sinks:
-                    s.submit(ev)  # type: ignore[arg-type]
+                append(ev)  # type: ignore[arg-type]
 
-        return dispatch
+        def flush() -> None:
+            if pending:
+                batch = pending[:]
+                pending.clear()
+                for s in sinks:
+                    s.submit_many(batch)
+
+        return dispatch, flush
 
     def _release_pins(self) -> None:
         if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir):
@@ -165,8 +173,8 @@ class Agent:
             registry=self.registry,
         )
         self._build_sinks()
-        dispatch = self._dispatcher(manager)
-        observer = Observer(self.registry, dispatch)
+        dispatch, flush = self._dispatcher(manager)
+        observer = Observer(self.registry, dispatch, flush)
         observer.set_stats_map(stats)
         reader = RingReader(ring, observer)
         tasks: list[asyncio.Task[None]] = []
@@ -189,6 +197,7 @@ class Agent:
             for ls in self.loaded:
                 for msg in await asyncio.to_thread(ls.sensor.initial_messages, ls.ctx):
                     dispatch(msg)
+                flush()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)

@@ -32,10 +32,14 @@ _STATS = struct.Struct(f"<{256 * len(_ERR_NAMES)}Q")
 class Observer:
     """Op-code dispatch from raw records to decoded messages, with Tetragon's observer metrics."""
 
-    def __init__(self, registry: Registry, listener: Listener) -> None:
+    def __init__(
+        self, registry: Registry, listener: Listener, on_batch: Callable[[], None] | None = None
+    ) -> None:
         self._decoders: list[Decoder | None] = [None] * 256
         self._owners: dict[int, str] = {}
         self._listener = listener
+        # Called after every batch, so sinks are handed events once per batch, not once per event.
+        self._on_batch = on_batch
         self._op_counts = [0] * 256
         self._unknown = 0
         self._failed = [0] * 256
@@ -113,6 +117,8 @@ class Observer:
             listener(msg)
             n += 1
         self.received.inc(by=n)
+        if self._on_batch is not None:
+            self._on_batch()
         return n
 
     def missed(self) -> dict[tuple[str, str], int]:

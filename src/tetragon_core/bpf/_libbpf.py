@@ -77,6 +77,29 @@ _map_delete = _fn("bpf_map_delete_elem", c_int, c_int, c_void_p)
 _map_next_key = _fn("bpf_map_get_next_key", c_int, c_int, c_void_p, c_void_p)
 _obj_pin = _fn("bpf_obj_pin", c_int, c_int, c_char_p)
 _obj_get = _fn("bpf_obj_get", c_int, c_char_p)
+
+
+class _TestRunOpts(ctypes.Structure):
+    _fields_ = [
+        ("sz", c_size_t),
+        ("data_in", c_void_p),
+        ("data_out", c_void_p),
+        ("data_size_in", c_uint32),
+        ("data_size_out", c_uint32),
+        ("ctx_in", c_void_p),
+        ("ctx_out", c_void_p),
+        ("ctx_size_in", c_uint32),
+        ("ctx_size_out", c_uint32),
+        ("retval", c_uint32),
+        ("repeat", c_int),
+        ("duration", c_uint32),
+        ("flags", c_uint32),
+        ("cpu", c_uint32),
+        ("batch_size", c_uint32),
+    ]
+
+
+_prog_test_run = _fn("bpf_prog_test_run_opts", c_int, c_int, ctypes.POINTER(_TestRunOpts))
 _probe_prog_type = _fn("libbpf_probe_bpf_prog_type", c_int, c_int, c_void_p)
 _probe_map_type = _fn("libbpf_probe_bpf_map_type", c_int, c_int, c_void_p)
 _probe_helper = _fn("libbpf_probe_bpf_helper", c_int, c_int, c_int, c_void_p)
@@ -369,6 +392,18 @@ def probe_map_type(map_type: int) -> bool:
 
 def probe_helper(prog_type: int, helper_id: int) -> bool:
     return bool(_probe_helper(prog_type, helper_id, None) == 1)
+
+
+def prog_test_run(prog_fd: int, ctx: bytes) -> int:
+    """Run a program once with ``ctx`` as its context (BPF_PROG_TEST_RUN); returns its retval."""
+    buf = ctypes.create_string_buffer(ctx, len(ctx))
+    opts = _TestRunOpts(
+        sz=ctypes.sizeof(_TestRunOpts), ctx_in=ctypes.cast(buf, c_void_p), ctx_size_in=len(ctx)
+    )
+    rc = _prog_test_run(prog_fd, ctypes.byref(opts))
+    if rc < 0:
+        raise BpfError(f"BPF_PROG_TEST_RUN failed: {errmsg(-rc)}", -rc)
+    return int(opts.retval)
 
 
 def num_possible_cpus() -> int:

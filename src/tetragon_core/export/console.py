@@ -52,6 +52,17 @@ class ConsoleSink:
         self._wake.set()
         return True
 
+    def submit_many(self, events: list[GetEventsResponse]) -> int:
+        """Queue several events; returns how many fit (the rest are counted as dropped)."""
+        room = max(0, self._size - len(self._queue))
+        if len(events) > room:
+            self._dropped.inc(by=len(events) - room)
+            events = events[:room]
+        if events:
+            self._queue.extend(events)
+            self._wake.set()
+        return len(events)
+
     def _render(self, ev: GetEventsResponse) -> str | None:
         if self._mode == "json":
             return encode_json(ev).decode()
