@@ -40,7 +40,7 @@ from tetragon_core.metrics import Registry
 from tetragon_core.observer import Observer
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import CloneMessage, ExecKey, ExecMessage, ExitMessage
+from tetragon_core.process.messages import ExecKey, ExecMessage, ExitMessage
 from tetragon_sensor_exec import ExecSensor
 from tetragon_sensor_exec.decode import decode_exec
 
@@ -218,7 +218,7 @@ def main() -> int:
         ring.close()
     med = {k: statistics.median(v) for k, v in res.items()}
     summary = {
-        "machine": f"{platform.node()} {platform.machine()} kernel {platform.release()}, {os.cpu_count()} CPUs",
+        "machine": f"{platform.machine()} kernel {platform.release()}, {os.cpu_count()} CPUs",
         "python": platform.python_version(),
         "pairs_per_trial": args.pairs,
         "records_per_trial": 2 * args.pairs,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import struct
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tetragon_core.bpf import _libbpf
+from tetragon_core.bpf.bpffs import ensure_bpffs, remove_pins
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
@@ -144,12 +144,14 @@ class Agent:
 
     def _release_pins(self) -> None:
         if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir):
-            shutil.rmtree(self.pin_dir, ignore_errors=True)
+            remove_pins(self.pin_dir)
 
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
         self._check_privileges()
         cfg = self.cfg
+        if cfg.keep_sensors_on_exit:
+            ensure_bpffs(BPF_FS)
         self._release_pins()
         ncpu = _libbpf.num_possible_cpus()
         ring = RingBuffer(ring_size(cfg.rb_size, cfg.rb_size_total, ncpu))

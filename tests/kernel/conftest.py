@@ -95,7 +95,7 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
     agents: list[RunningAgent] = []
 
     def start(*extra: str, ready: bool = True) -> RunningAgent:
-        export = tmp_path / "export" / "tetragon.log"
+        export = tmp_path / f"export-{len(agents)}" / "tetragon.log"
         errf = tmp_path / f"stderr-{len(agents)}.txt"
         cmd = [
             TETRAGON,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -30,3 +31,22 @@ def ensure_bpffs(path: str = "/sys/fs/bpf") -> str:
         err = ctypes.get_errno()
         raise BpfError(f"mounting the BPF filesystem at {path} failed: {os.strerror(err)}", err)
     return path
+
+
+def remove_pins(path: str, rounds: int = 20) -> None:
+    """Remove a pin directory tree. bpffs directory listings can omit entries while siblings are
+    being unlinked, so the walk repeats until the tree is gone."""
+    for _ in range(rounds):
+        if not os.path.lexists(path):
+            return
+        for root, dirs, names in os.walk(path, topdown=False):
+            for n in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, n))
+            for d in dirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(root, d))
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+    if os.path.lexists(path):
+        raise BpfError(f"could not remove pinned objects under {path}")

@@ -53,8 +53,31 @@ def read_host_namespaces(procfs: str = "/proc") -> tuple[int, ...] | None:
     inodes = read_ns_inodes(f"{procfs}/1")
     for i, ino in enumerate(inodes):
         if ino == 0 and i not in (_TIME, _TIME_FOR_CHILDREN):
-            return None
+            return _fallback_host(procfs) if not any(inodes) else None
     return inodes
+
+
+def _fallback_host(procfs: str) -> tuple[int, ...]:
+    # mnt and net have no fixed initial inode; the agent runs in the host's, so take its own.
+    own = read_ns_inodes(f"{procfs}/self")
+    return tuple(own[i] if i in (_MNT, _NET) else ino for i, ino in enumerate(_INIT_INODES))
+
+
+# The initial namespaces' fixed inode numbers (include/linux/proc_ns.h), used when pid 1 cannot be
+# inspected (a sandbox hides /proc/1/ns).
+_MNT, _NET = 2, 5
+_INIT_INODES = (
+    0xEFFFFFFE,  # uts
+    0xEFFFFFFF,  # ipc
+    0,  # mnt
+    0xEFFFFFFC,  # pid
+    0xEFFFFFFC,  # pid_for_children
+    0,  # net
+    0xEFFFFFFA,  # time
+    0xEFFFFFFA,  # time_for_children
+    0xEFFFFFFB,  # cgroup
+    0xEFFFFFFD,  # user
+)
 
 
 class NamespaceResolver:
@@ -76,7 +99,7 @@ class NamespaceResolver:
         return self._host
 
     def namespaces(self, ns: tuple[int, ...]) -> Namespaces | None:
-        """The ``Namespaces`` for a process's inode tuple; None when the host's are unknown."""
+        """The ``Namespaces`` for a process's inode tuple (is_host false when the host's are unknown)."""
         try:
             return self._memo[ns]
         except KeyError:
@@ -88,9 +111,11 @@ class NamespaceResolver:
         return built
 
     def _build(self, ns: tuple[int, ...]) -> Namespaces | None:
-        host = self._host
-        if host is None or len(ns) != len(NS_NAMES):
+        if len(ns) != len(NS_NAMES):
             return None
+        # When pid 1's namespaces cannot be read (a sandbox hides them), the inodes are still
+        # reported; only is_host stays false, since nothing can be judged the host's.
+        host = self._host or (0,) * len(NS_NAMES)
         items = []
         for i, ino in enumerate(ns):
             host_ino = host[i]

@@ -1,0 +1,74 @@
+"""Agent options that change what the kernel side keeps or reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from tests.kernel.conftest import execs
+
+
+def _tg_prog_ids() -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"] for p in json.loads(out) if p.get("name", "").startswith("tg_")}
+
+
+def test_keep_sensors_on_exit_then_release_pinned_bpf(start_agent) -> None:
+    before = _tg_prog_ids()
+    a = start_agent("--keep-sensors-on-exit")
+    ours = _tg_prog_ids() - before
+    assert len(ours) == 3
+    assert a.stop() == 0
+    pins = Path("/sys/fs/bpf") / f"tetragon-test-{os.getpid()}" / "execve"
+    assert sorted(p.name for p in pins.iterdir()) == ["tg_execve_link", "tg_exit_link", "tg_fork_link"]
+    assert ours <= _tg_prog_ids(), "kept programs were unloaded"
+
+    # The next agent starts with --release-pinned-bpf (default true): the old programs go away.
+    b = start_agent()
+    assert not pins.exists()
+    deadline = time.monotonic() + 10  # the kernel frees unpinned links and programs asynchronously
+    while ours & _tg_prog_ids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (ours & _tg_prog_ids())
+    assert b.stop() == 0
+
+
+def test_process_cred_ns_and_username(start_agent) -> None:
+    agent = start_agent("--enable-process-cred", "--enable-process-ns", "--username-metadata", "unix")
+    proc = subprocess.Popen(["/bin/sleep", "5"])
+    try:
+        time.sleep(0.3)
+        want_ns = {n: os.stat(f"/proc/{proc.pid}/ns/{n}").st_ino for n in ("mnt", "net", "pid", "uts", "ipc")}
+        evs = agent.wait_for(lambda evs: any(e["process"]["pid"] == proc.pid for e in execs(evs)))
+    finally:
+        proc.kill()
+        proc.wait()
+    (ev,) = [e for e in execs(evs) if e["process"]["pid"] == proc.pid]
+    p = ev["process"]
+    assert "CAP_SYS_ADMIN" in p["cap"]["effective"] and "CAP_SYS_ADMIN" in p["cap"]["permitted"]
+    for name, inum in want_ns.items():
+        assert p["ns"][name]["inum"] == inum, name
+    creds = p["process_credentials"]
+    assert creds["uid"] == 0 and creds["euid"] == 0 and creds["fsgid"] == 0
+    assert p["user"]["name"] == "root"
+
+
+def test_without_the_flags_no_cred_or_ns_is_reported(start_agent) -> None:
+    agent = start_agent()
+    proc = subprocess.Popen(["/bin/true"])
+    proc.wait()
+    evs = agent.wait_for(lambda evs: any(e["process"]["pid"] == proc.pid for e in execs(evs)))
+    (ev,) = [e for e in execs(evs) if e["process"]["pid"] == proc.pid]
+    for key in ("cap", "ns", "process_credentials", "user"):
+        assert key not in ev["process"]
+
+
+def test_unsupported_flag_fails_at_start_naming_it(tmp_path: Path) -> None:
+    from tests.kernel.conftest import TETRAGON
+
+    r = subprocess.run([TETRAGON, "--enable-k8s-api"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "--enable-k8s-api" in r.stderr and "not built" in r.stderr
