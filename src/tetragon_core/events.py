@@ -20,7 +20,7 @@ from __future__ import annotations
 import msgspec
 
 
-class _Msg(msgspec.Struct, omit_defaults=True, kw_only=True):
+class _Msg(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
     pass
 
 

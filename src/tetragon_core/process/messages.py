@@ -42,14 +42,14 @@ OP_NAMES: dict[int, str] = {
 }
 
 
-class ExecKey(msgspec.Struct, frozen=True, array_like=True):
+class ExecKey(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A process image's identity: thread-group id plus its exec (or clone) ktime in ns."""
 
     pid: int
     ktime: int
 
 
-class Creds(msgspec.Struct, array_like=True):
+class Creds(msgspec.Struct, array_like=True, gc=False):
     uid: int
     gid: int
     suid: int
@@ -68,7 +68,7 @@ class Creds(msgspec.Struct, array_like=True):
     userns_inum: int
 
 
-class ExecMessage(msgspec.Struct):
+class ExecMessage(msgspec.Struct, gc=False):
     """One process image: from an exec in the kernel, or from the procfs walk at start-up.
 
     ``args`` excludes argv[0]. ``cwd`` is already decided ("/" for rootcwd). ``filename`` is the
@@ -96,7 +96,7 @@ class ExecMessage(msgspec.Struct):
     nlink: int = 0
 
 
-class CloneMessage(msgspec.Struct):
+class CloneMessage(msgspec.Struct, gc=False):
     """A new thread group forked from a known parent; it updates the cache, it is not exported."""
 
     ktime: int
@@ -107,7 +107,7 @@ class CloneMessage(msgspec.Struct):
     flags: int
 
 
-class ExitMessage(msgspec.Struct):
+class ExitMessage(msgspec.Struct, gc=False):
     """The last thread of a group exited: ``code`` is the kernel's exit_code."""
 
     ktime: int

@@ -65,7 +65,7 @@ def _fallback_host(procfs: str) -> tuple[int, ...]:
 
 # The initial namespaces' fixed inode numbers (include/linux/proc_ns.h), used when pid 1 cannot be
 # inspected (a sandbox hides /proc/1/ns).
-_MNT, _NET = 2, 5
+_NET: Final = 5
 _INIT_INODES = (
     0xEFFFFFFE,  # uts
     0xEFFFFFFF,  # ipc
