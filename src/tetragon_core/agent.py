@@ -204,6 +204,12 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             self._install_signals()
+            if cfg.server_address:
+                log.warning(
+                    "the gRPC API (--server-address %s) is not served by this build yet; "
+                    "use the JSON export (--export-filename) or --console",
+                    cfg.server_address,
+                )
             self.ready.set()
             log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
             await self._stop.wait()

@@ -133,3 +133,18 @@ def test_sigterm_detaches_and_removes_pins(start_agent) -> None:
     assert agent.stop() == 0
     assert not pins.exists()
     assert not (ours & _tg_prog_ids()), "programs still loaded after SIGTERM"
+
+
+def test_long_arguments_are_truncated_and_flagged(start_agent) -> None:
+    agent = start_agent()
+    token = _token()
+    long_arg = "x" * 5000
+    proc = subprocess.Popen(["/bin/true", token, long_arg])
+    proc.wait()
+    evs = agent.wait_for(lambda evs: any(e["process"]["pid"] == proc.pid for e in execs(evs)))
+    (ev,) = [e for e in execs(evs) if e["process"]["pid"] == proc.pid]
+    assert ev["process"]["flags"] == "execve truncArgs clone"
+    args = ev["process"]["arguments"]
+    assert args.startswith(token + " xxx")
+    # argv is read up to 4096 bytes: "/bin/true\0" + token + "\0" + the start of the long arg
+    assert len(args) == 4096 - len("/bin/true") - 1
