@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tetragon_core.agent import tune_gc
 from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
@@ -195,6 +196,7 @@ def main() -> int:
         print("bench: needs root", file=sys.stderr)
         return 1
     build()
+    tune_gc()  # as the agent does
     os.sched_setaffinity(0, {0})
     ring = RingBuffer(args.ring_mb << 20)
     ensure_bpffs()
