@@ -127,3 +127,17 @@ def execs(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def exits(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e["process_exit"] for e in evs if "process_exit" in e]
+
+
+def tg_prog_ids() -> set[int]:
+    """Ids of every loaded tetragon-core program (named tg_*)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"] for p in json.loads(out) if p.get("name", "").startswith("tg_")}
+
+
+def wait_unloaded(ids: set[int], timeout: float = 10.0) -> set[int]:
+    """Wait for the kernel to free these programs (it does so asynchronously); returns survivors."""
+    deadline = time.monotonic() + timeout
+    while (left := ids & tg_prog_ids()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

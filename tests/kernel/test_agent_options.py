@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 from pathlib import Path
 
-from tests.kernel.conftest import execs
-
-
-def _tg_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
-    return {p["id"] for p in json.loads(out) if p.get("name", "").startswith("tg_")}
+from tests.kernel.conftest import execs, tg_prog_ids, wait_unloaded
 
 
 def test_keep_sensors_on_exit_then_release_pinned_bpf(start_agent) -> None:
-    before = _tg_prog_ids()
+    before = tg_prog_ids()
     a = start_agent("--keep-sensors-on-exit")
-    ours = _tg_prog_ids() - before
+    ours = tg_prog_ids() - before
     assert len(ours) == 3
     assert a.stop() == 0
     pins = Path("/sys/fs/bpf") / f"tetragon-test-{os.getpid()}" / "execve"
     assert sorted(p.name for p in pins.iterdir()) == ["tg_execve_link", "tg_exit_link", "tg_fork_link"]
-    assert ours <= _tg_prog_ids(), "kept programs were unloaded"
+    assert ours <= tg_prog_ids(), "kept programs were unloaded"
 
     # The next agent starts with --release-pinned-bpf (default true): the old programs go away.
     b = start_agent()
     assert not pins.exists()
-    deadline = time.monotonic() + 10  # the kernel frees unpinned links and programs asynchronously
-    while ours & _tg_prog_ids() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not (ours & _tg_prog_ids())
+    assert not wait_unloaded(ours)
     assert b.stop() == 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.kernel.conftest import execs, exits
+from tests.kernel.conftest import execs, exits, tg_prog_ids, wait_unloaded
 
 
 def _token() -> str:
@@ -119,20 +118,15 @@ def test_test_process_appears_through_procfs(start_agent) -> None:
     )
 
 
-def _tg_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
-    return {p["id"] for p in json.loads(out) if p.get("name", "").startswith("tg_")}
-
-
 def test_sigterm_detaches_and_removes_pins(start_agent) -> None:
-    before = _tg_prog_ids()  # another agent on the machine may have its own
+    before = tg_prog_ids()  # another agent on the machine may have its own
     agent = start_agent()
-    ours = _tg_prog_ids() - before
+    ours = tg_prog_ids() - before
     assert len(ours) == 3, ours  # exec, fork, exit
     pins = Path("/sys/fs/bpf") / f"tetragon-test-{os.getpid()}"
     assert agent.stop() == 0
     assert not pins.exists()
-    assert not (ours & _tg_prog_ids()), "programs still loaded after SIGTERM"
+    assert not wait_unloaded(ours), "programs still loaded after SIGTERM"
 
 
 def test_long_arguments_are_truncated_and_flagged(start_agent) -> None:
