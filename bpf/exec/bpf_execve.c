@@ -12,6 +12,7 @@
 #define CWD_MAX 4096
 #define CWD_DEPTH 64
 #define VAR_MAX (PATH_READ_MAX + ARGS_READ_MAX + CWD_MAX)
+#define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h, unchanged since 2.6 */
 
 struct execve_heap {
 	struct msg_execve_event ev;
@@ -90,7 +91,8 @@ static long cwd_step(__u32 i, void *ctx)
 		goto done;
 	name = BPF_CORE_READ(dentry, d_name);
 	len = name.len & 255;
-	if ((int)len + 1 > w->pos || w->pos > CWD_MAX) {
+	/* >=: the result must stay under CWD_MAX bytes, which the copy below can express */
+	if ((int)len + 1 >= w->pos || w->pos > CWD_MAX) {
 		w->flags |= EVENT_ERROR_PATH_COMPONENTS;
 		goto done;
 	}
@@ -308,8 +310,13 @@ int BPF_PROG(tg_exit, struct task_struct *task)
 	msg.common.op = MSG_OP_EXIT;
 	msg.common.size = sizeof(msg);
 	msg.common.ktime = tg_get_ktime();
-	msg.code = BPF_CORE_READ(task, exit_code);
-	msg.tid = BPF_CORE_READ(task, pid);
+	/* The reporting thread may not be the one that ended the group: a group exit's code is the
+	 * group's. tid is the thread group id, as Tetragon reports it. */
+	if (BPF_CORE_READ(task, signal, flags) & SIGNAL_GROUP_EXIT)
+		msg.code = BPF_CORE_READ(task, signal, group_exit_code);
+	else
+		msg.code = BPF_CORE_READ(task, exit_code);
+	msg.tid = tgid;
 	tg_output(&msg, sizeof(msg));
 	return 0;
 }

@@ -16,21 +16,21 @@ import signal
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tetragon_core.bpf import _libbpf
-from tetragon_core.bpf.bpffs import ensure_bpffs, remove_pins
+from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
 from tetragon_core.config import AgentConfig
 from tetragon_core.events import GetEventsResponse
-from tetragon_core.exceptions import SensorError, UnsupportedFeatureError
+from tetragon_core.exceptions import ConfigError, TetragonError, UnsupportedFeatureError
 from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
-from tetragon_core.metrics_server import serve_metrics
+from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.execid import node_name as default_node_name
@@ -40,6 +40,7 @@ from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_core.sensors.registry import load_enabled
 
 log = logging.getLogger("tetragon")
+_T = TypeVar("_T")
 
 BPF_FS = "/sys/fs/bpf"
 _CONF = struct.Struct("<QII")  # struct tg_conf
@@ -88,8 +89,12 @@ class Agent:
 
     @property
     def pin_dir(self) -> str:
+        """Where pins live: always a directory inside the BPF filesystem, as Tetragon does."""
         d = self.cfg.bpf_dir or "tetragon"
-        return d if os.path.isabs(d) else os.path.join(BPF_FS, d)
+        path = os.path.normpath(os.path.join(BPF_FS, d.lstrip("/")))
+        if not path.startswith(BPF_FS + "/"):
+            raise ConfigError(f"--bpf-dir: {d!r} must name a directory inside {BPF_FS}")
+        return path
 
     def _check_privileges(self) -> None:
         if os.geteuid() != 0:
@@ -154,12 +159,27 @@ class Agent:
         return dispatch, flush
 
     def _release_pins(self) -> None:
-        if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir):
+        # Only ever delete inside a real bpffs mount: a pin dir is never ordinary files.
+        if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir) and is_bpffs(BPF_FS):
             remove_pins(self.pin_dir)
+
+    def _validate(self) -> None:
+        """Check what the config names on this machine before anything is loaded."""
+        cfg = self.cfg
+        if not os.path.isdir(cfg.procfs):
+            raise ConfigError(f"--procfs: {cfg.procfs} is not a directory")
+        if cfg.event_queue_size < 1:
+            raise ConfigError("--event-queue-size: must be at least 1")
+        if cfg.metrics_server:
+            parse_address(cfg.metrics_server)
+        if cfg.export_filename and os.path.isdir(cfg.export_filename):
+            raise ConfigError(f"--export-filename: {cfg.export_filename} is a directory")
 
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
         self._check_privileges()
+        self._validate()
+        self._install_signals()  # first, so that Ctrl-C during start-up is a clean stop
         tune_gc()
         cfg = self.cfg
         if cfg.keep_sensors_on_exit:
@@ -167,57 +187,64 @@ class Agent:
         self._release_pins()
         ncpu = _libbpf.num_possible_cpus()
         ring = RingBuffer(ring_size(cfg.rb_size, cfg.rb_size_total, ncpu))
-        conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
-        stats = Map.create(BPF_MAP_TYPE_PERCPU_ARRAY, "tg_stats_map", 4, _STATS_VALUE_SIZE, 1)
-        # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
-        conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
-        shared = SharedMaps()
-        for m in (ring.map, conf, stats):
-            shared.register(m)
-
-        clock = KtimeClock()
-        cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
-        manager = ProcessManager(
-            cache,
-            self.node_name,
-            clock.rfc3339,
-            enable_process_cred=cfg.enable_process_cred,
-            enable_process_ns=cfg.enable_process_ns,
-            username_metadata=cfg.username_metadata == "unix",
-            registry=self.registry,
-        )
-        self._build_sinks()
-        dispatch, flush = self._dispatcher(manager)
-        observer = Observer(self.registry, dispatch, flush)
-        observer.set_stats_map(stats)
-        reader = RingReader(ring, observer)
+        maps: list[Map] = []
         tasks: list[asyncio.Task[None]] = []
         metrics_srv: asyncio.Server | None = None
+        reader: RingReader | None = None
         try:
+            conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
+            maps.append(conf)
+            stats = Map.create(BPF_MAP_TYPE_PERCPU_ARRAY, "tg_stats_map", 4, _STATS_VALUE_SIZE, 1)
+            maps.append(stats)
+            # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
+            conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
+            shared = SharedMaps()
+            for m in (ring.map, conf, stats):
+                shared.register(m)
+            procfs = cfg.procfs.rstrip("/") or "/proc"
+
+            clock = KtimeClock()
+            cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
+            manager = ProcessManager(
+                cache,
+                self.node_name,
+                clock.rfc3339,
+                enable_process_cred=cfg.enable_process_cred,
+                enable_process_ns=cfg.enable_process_ns,
+                username_metadata=cfg.username_metadata == "unix",
+                registry=self.registry,
+                procfs=procfs,
+            )
+            try:
+                self._build_sinks()
+            except OSError as e:
+                raise ConfigError(
+                    f"--export-filename: cannot open {cfg.export_filename}: {e.strerror}"
+                ) from e
+            dispatch, flush = self._dispatcher(manager)
+            observer = Observer(self.registry, dispatch, flush)
+            observer.set_stats_map(stats)
+            reader = RingReader(ring, observer)
+
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
             for sensor in await asyncio.to_thread(load_enabled, self.sensors):
-                ctx = SensorContext(
-                    shared, self.registry, procfs=cfg.procfs.rstrip("/") or "/proc", pin_dir=self.pin_dir
-                )
-                try:
-                    await asyncio.to_thread(sensor.load, ctx)
-                except BaseException:
-                    sensor.unload(ctx)
-                    raise
+                ctx = SensorContext(shared, self.registry, procfs=procfs, pin_dir=self.pin_dir)
+                self.loaded.append(LoadedSensor(sensor, ctx))  # unloaded in teardown whatever happens
+                await _shielded_thread(sensor.load, ctx)
                 observer.add_decoders(sensor.name, sensor.decoders())
-                self.loaded.append(LoadedSensor(sensor, ctx))
                 log.info("sensor %s loaded", sensor.name)
-            tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
+            # The start-up snapshot is handled before the ring: events since attach wait there,
+            # and their parents are then already in the cache (Tetragon's order).
             for ls in self.loaded:
-                for msg in await asyncio.to_thread(ls.sensor.initial_messages, ls.ctx):
+                for msg in await _shielded_thread(ls.sensor.initial_messages, ls.ctx):
                     dispatch(msg)
                 flush()
+            tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
             # What start-up built lives as long as the agent: keep it out of every future collection.
             gc.freeze()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
-            self._install_signals()
             if cfg.server_address:
                 log.warning(
                     "the gRPC API (--server-address %s) is not served by this build yet; "
@@ -226,32 +253,44 @@ class Agent:
                 )
             self.ready.set()
             log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
-            await self._stop.wait()
+            stop = asyncio.create_task(self._stop.wait())
+            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            for t in done:
+                exc = None if t is stop or t.cancelled() else t.exception()
+                if exc is not None:
+                    raise TetragonError(f"{t.get_name()} failed: {exc!r}") from exc
         finally:
             if metrics_srv is not None:
                 metrics_srv.close()
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
-            await asyncio.to_thread(self._teardown, [conf, stats], ring)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self._teardown, maps, ring, reader)
 
-    def _teardown(self, maps: list[Map], ring: RingBuffer) -> None:
+    def _teardown(self, maps: list[Map], ring: RingBuffer, reader: RingReader | None) -> None:
+        """Detach first, so that nothing is written after the final drain; then flush the sinks."""
         keep = self.cfg.keep_sensors_on_exit
-        for ls in reversed(self.loaded):
-            try:
-                ls.sensor.unload(ls.ctx, keep=keep)
-            except Exception as e:  # one sensor failing to unload must not leak the others
-                log.error("unloading sensor %s: %s", ls.sensor.name, e)
-        self.loaded.clear()
-        for s in self.sinks:
-            s.close(10.0)
-        if not keep:
-            self._release_pins()
-        for m in maps:
-            m.close()
-        ring.close()
+        try:
+            for ls in reversed(self.loaded):
+                try:
+                    ls.sensor.unload(ls.ctx, keep=keep)
+                except Exception as e:  # one sensor failing to unload must not leak the others
+                    log.error("unloading sensor %s: %s", ls.sensor.name, e)
+            self.loaded.clear()
+            if reader is not None:
+                try:
+                    reader.drain()
+                except Exception as e:
+                    log.error("final ring drain: %s", e)
+        finally:
+            for s in self.sinks:
+                s.close(10.0)
+            if not keep:
+                self._release_pins()
+            for m in maps:
+                m.close()
+            ring.close()
 
     async def _gc_loop(self, cache: ProcessCache) -> None:
         interval = max(self.cfg.process_cache_gc_interval, 0.01)
@@ -266,7 +305,13 @@ class Agent:
                 loop.add_signal_handler(sig, self.stop)
 
 
-def check_sensor_names(names: Sequence[str]) -> None:
-    """Fail early on an empty or repeated sensor list."""
-    if len(set(names)) != len(names):
-        raise SensorError(f"sensor list {list(names)} names a sensor twice")
+async def _shielded_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run ``fn`` in a worker thread; a cancellation waits for it to finish before propagating,
+    so teardown never races a half-done load (closing an object the thread still attaches)."""
+    fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await fut
+        raise

@@ -109,12 +109,11 @@ class Observer:
                 self._unknown += 1
                 continue
             try:
-                msg = dec(rec)
-            except Exception as e:  # a malformed record must not stop the reader
+                listener(dec(rec))
+            except Exception as e:  # a malformed record or a handler bug must not stop the reader
                 self._failed[op] += 1
-                log.warning("decoding op %d record of %d bytes failed: %s", op, len(rec), e)
+                log.warning("handling op %d record of %d bytes failed: %r", op, len(rec), e)
                 continue
-            listener(msg)
             n += 1
         self.received.inc(by=n)
         if self._on_batch is not None:
@@ -182,7 +181,7 @@ class RingReader:
             total += len(recs)
 
     async def run(self) -> None:
-        """Drain until cancelled; the final drain on cancel loses nothing already in the ring."""
+        """Drain until cancelled. The owner drains once more after detaching the producers."""
         loop = asyncio.get_running_loop()
         loop.add_reader(self.ring.fd, self._wake.set)
         try:
@@ -198,4 +197,3 @@ class RingReader:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             loop.remove_reader(self.ring.fd)
-            self.drain()

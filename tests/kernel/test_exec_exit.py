@@ -142,3 +142,23 @@ def test_long_arguments_are_truncated_and_flagged(start_agent) -> None:
     assert args.startswith(token + " xxx")
     # argv is read up to 4096 bytes: "/bin/true\0" + token + "\0" + the start of the long arg
     assert len(args) == 4096 - len("/bin/true") - 1
+
+
+def test_multithreaded_group_exit_is_reported_once_with_the_group_code(start_agent, tmp_path: Path) -> None:
+    agent = start_agent()
+    script = tmp_path / "threads.py"
+    script.write_text(
+        "import os, threading, time\n"
+        "ts = [threading.Thread(target=time.sleep, args=(30,), daemon=True) for _ in range(4)]\n"
+        "[t.start() for t in ts]\n"
+        "threading.Thread(target=lambda: os._exit(5)).start()\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen(["/usr/bin/env", "python3", str(script)])
+    assert proc.wait(20) == 5
+    agent.wait_for(lambda evs: any(e["process"]["pid"] == proc.pid for e in exits(evs)))
+    time.sleep(0.3)  # a duplicate report would arrive right behind the first
+    mine = [e for e in exits(agent.events()) if e["process"]["pid"] == proc.pid]
+    assert len(mine) == 1, mine
+    assert mine[0]["status"] == 5
+    assert mine[0]["process"]["tid"] == proc.pid

@@ -136,3 +136,21 @@ def test_recording_format_round_trips(tmp_path: Path) -> None:
     p.write_bytes(p.read_bytes()[:-3])
     with pytest.raises(ValueError, match="needs"):
         load_records(p)
+
+
+def test_a_failing_handler_does_not_stop_the_batch() -> None:
+    reg = Registry()
+    seen: list[object] = []
+
+    def listener(msg: object) -> None:
+        if isinstance(msg, CloneMessage):
+            raise RuntimeError("handler bug")
+        seen.append(msg)
+
+    obs = Observer(reg, listener)
+    obs.add_decoders("execve", ExecSensor().decoders())
+    recs = load_records(DATA)
+    clones = sum(1 for r in recs if r[0] == 23)
+    assert obs.handle_records(recs) == len(recs) - clones
+    assert len(seen) == len(recs) - clones
+    assert reg["tetragon_handler_errors_total"].samples()[("23", "event_handler_failed")] == clones

@@ -121,9 +121,9 @@ class BpfObject:
                 continue  # not loaded (autoload off)
             link = Link(name, lb.program_section(p), lb.attach(p))
             new.append(link)
+            self.links.append(link)  # at once: a later failure must not leak this one
         if program is not None and not new:
             raise BpfAttachError(f"{os.path.basename(self.path)} has no loaded program {program}")
-        self.links.extend(new)
         return new
 
     def attach_tracepoint(self, program: str, category: str, event: str) -> Link:

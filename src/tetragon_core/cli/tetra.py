@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def render_stream(
-    lines: Iterable[str], out: TextIO, *, output: str, color: bool, timestamps: bool, event_types: set[str]
+    lines: Iterable[bytes], out: TextIO, *, output: str, color: bool, timestamps: bool, event_types: set[str]
 ) -> int:
     """Render JSON export lines; returns the number of malformed lines skipped."""
     bad = 0
@@ -43,6 +43,8 @@ def render_stream(
         line = line.strip()
         if not line:
             continue
+        # protojson output is UTF-8; bytes that are not are replaced rather than fatal
+        line = line.decode("utf-8", "replace").encode()
         try:
             ev = _decoder.decode(line)
         except msgspec.DecodeError as e:
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         types = {t.strip().upper() for v in args.event_types for t in v.split(",") if t.strip()}
         try:
             render_stream(
-                sys.stdin,
+                sys.stdin.buffer,
                 sys.stdout,
                 output=args.output,
                 color=color,

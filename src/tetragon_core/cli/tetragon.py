@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # a file or device the agent needs; never a traceback
+        print(f"tetragon: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

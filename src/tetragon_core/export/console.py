@@ -40,6 +40,9 @@ class ConsoleSink:
             "tetragon_console_queue_events_dropped_total",
             "Events not printed because the console queue was full",
         )
+        self._failed = registry.counter(
+            "tetragon_console_render_errors_total", "Events the console could not render"
+        )
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._thread.start()
 
@@ -75,7 +78,11 @@ class ConsoleSink:
             self._wake.clear()
             lines: list[str] = []
             while q:
-                line = self._render(q.popleft())
+                try:
+                    line = self._render(q.popleft())
+                except Exception:  # one unrenderable event must not silence the console
+                    self._failed.inc()
+                    continue
                 if line is not None:
                     lines.append(line)
             if lines:

@@ -197,8 +197,9 @@ def _read_proc(d: str, pid: int, tick_ns: int) -> _Proc | None:
 
 
 def _readlink(path: str) -> str | None:
+    # Read as bytes: a path that is not UTF-8 (any user can create one) must not break the walk.
     try:
-        return os.readlink(path)
+        return os.readlink(os.fsencode(path)).decode("utf-8", "replace")
     except OSError:
         return None
 

@@ -23,7 +23,7 @@ _KEY = struct.Struct("<I")
 
 def execve_map_value(e: ExecveMapEntry) -> bytes:
     """The kernel's view of one process image, as the exec program would have written it."""
-    path = e.binary.encode()[:255]
+    path = e.binary.encode("utf-8", "replace")[:255]
     return _MAP_VALUE.pack(
         e.pid,
         e.ktime,
