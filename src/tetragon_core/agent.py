@@ -243,6 +243,7 @@ class Agent:
             # What start-up built lives as long as the agent: keep it out of every future collection.
             gc.freeze()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
+            tasks.append(asyncio.create_task(_resync_loop(clock), name="clock-resync"))
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
@@ -303,6 +304,13 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+
+
+async def _resync_loop(clock: KtimeClock, interval: float = 10.0) -> None:
+    """Follow wall-clock steps (NTP, settimeofday): ktime is boot time, exported times are wall."""
+    while True:
+        await asyncio.sleep(interval)
+        clock.resync()
 
 
 async def _shielded_thread(fn: Callable[..., _T], *args: Any) -> _T:
