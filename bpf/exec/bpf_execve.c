@@ -12,6 +12,10 @@
 #define CWD_MAX 4096
 #define CWD_DEPTH 64
 #define VAR_MAX (PATH_READ_MAX + ARGS_READ_MAX + CWD_MAX)
+#define EXEC_SETUID 0x01
+#define EXEC_SETGID 0x02
+#define EXEC_SETUID_ROOT 0x08
+#define EXEC_SETGID_ROOT 0x10
 #define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h, unchanged since 2.6 */
 
 struct execve_heap {
@@ -217,6 +221,17 @@ int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_bi
 		flags |= EVENT_ERROR_CGROUP_NAME;
 	read_creds(task, &h->ev.creds);
 	read_namespaces(task, &h->ev.ns);
+	/* AT_SECURE exec: say which ids it raised (Tetragon computes this at
+	 * security_bprm_committing_creds; without kprobes the new creds against the real ids tell). */
+	if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec)) {
+		__u32 se = 0;
+
+		if (h->ev.creds.euid != h->ev.creds.uid)
+			se |= EXEC_SETUID | (h->ev.creds.euid == 0 ? EXEC_SETUID_ROOT : 0);
+		if (h->ev.creds.egid != h->ev.creds.gid)
+			se |= EXEC_SETGID | (h->ev.creds.egid == 0 ? EXEC_SETGID_ROOT : 0);
+		h->proc.secureexec = se;
+	}
 
 	h->proc.pid = tgid;
 	h->proc.tid = BPF_CORE_READ(task, pid);

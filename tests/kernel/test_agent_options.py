@@ -63,3 +63,30 @@ def test_unsupported_flag_fails_at_start_naming_it(tmp_path: Path) -> None:
     r = subprocess.run([TETRAGON, "--enable-k8s-api"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "--enable-k8s-api" in r.stderr and "not built" in r.stderr
+
+
+def test_setuid_exec_reports_binary_properties(start_agent) -> None:
+    agent = start_agent("--enable-process-cred")
+    # an unprivileged user runs the setuid-root mount(8)
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/mount", "--version"],
+        capture_output=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    evs = agent.wait_for(
+        lambda evs: any(
+            e["process"]["binary"] == "/usr/bin/mount" and e["process"].get("arguments") == "--version"
+            for e in execs(evs)
+        )
+    )
+    (ev,) = [
+        e
+        for e in execs(evs)
+        if e["process"]["binary"] == "/usr/bin/mount" and e["process"].get("arguments") == "--version"
+    ]
+    p = ev["process"]
+    assert p["uid"] == 0  # uid is the euid
+    assert p["process_credentials"]["uid"] == 65534 and p["process_credentials"]["euid"] == 0
+    props = p["binary_properties"]
+    assert props["setuid"] == 0
+    assert "PRIVILEGES_RAISED_EXEC_FILE_SETUID" in props["privileges_changed"]
