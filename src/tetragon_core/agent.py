@@ -33,6 +33,7 @@ from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.process.cache import ProcessCache
+from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
@@ -82,6 +83,7 @@ class Agent:
     loaded: list[LoadedSensor] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _event_cache: EventCache | None = None
 
     def stop(self) -> None:
         """Ask ``run`` to shut down cleanly."""
@@ -205,6 +207,9 @@ class Agent:
 
             clock = KtimeClock()
             cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
+            # Events whose process or parent is not cached yet wait here, as in Tetragon.
+            event_cache = EventCache(cfg.event_cache_retries, registry=self.registry)
+            self._event_cache = event_cache
             manager = ProcessManager(
                 cache,
                 self.node_name,
@@ -214,6 +219,7 @@ class Agent:
                 username_metadata=cfg.username_metadata == "unix",
                 registry=self.registry,
                 procfs=procfs,
+                event_cache=event_cache,
             )
             try:
                 self._build_sinks()
@@ -244,6 +250,7 @@ class Agent:
             gc.freeze()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
             tasks.append(asyncio.create_task(_resync_loop(clock), name="clock-resync"))
+            tasks.append(asyncio.create_task(self._event_cache_loop(event_cache), name="event-cache-retry"))
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
@@ -284,6 +291,10 @@ class Agent:
                     reader.drain()
                 except Exception as e:
                     log.error("final ring drain: %s", e)
+            if self._event_cache is not None and len(self._event_cache):
+                parked = self._event_cache.flush()  # sent incomplete rather than lost
+                for s in self.sinks:
+                    s.submit_many(parked)
         finally:
             for s in self.sinks:
                 s.close(10.0)
@@ -292,6 +303,16 @@ class Agent:
             for m in maps:
                 m.close()
             ring.close()
+
+    async def _event_cache_loop(self, event_cache: EventCache) -> None:
+        interval = max(self.cfg.event_cache_retry_delay, 0.01)
+        while True:
+            await asyncio.sleep(interval)
+            if len(event_cache):
+                events = event_cache.retry_tick()
+                if events:
+                    for s in self.sinks:
+                        s.submit_many(events)
 
     async def _gc_loop(self, cache: ProcessCache) -> None:
         interval = max(self.cfg.process_cache_gc_interval, 0.01)
