@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from grpclib.server import Server
+
 from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
@@ -29,6 +31,9 @@ from tetragon_core.exceptions import ConfigError, TetragonError, UnsupportedFeat
 from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.timefmt import KtimeClock
+from tetragon_core.grpc.address import Address, write_info
+from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.server import start_server, stop_server
 from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
@@ -193,6 +198,8 @@ class Agent:
         tasks: list[asyncio.Task[None]] = []
         metrics_srv: asyncio.Server | None = None
         reader: RingReader | None = None
+        grpc_srv: tuple[Server, Address] | None = None
+        hub = EventHub(self.registry, cfg.event_queue_size)
         try:
             conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
             maps.append(conf)
@@ -221,6 +228,8 @@ class Agent:
                 procfs=procfs,
                 event_cache=event_cache,
             )
+            if cfg.server_address:
+                self.sinks.append(hub)
             try:
                 self._build_sinks()
             except OSError as e:
@@ -254,11 +263,9 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
-                log.warning(
-                    "the gRPC API (--server-address %s) is not served by this build yet; "
-                    "use the JSON export (--export-filename) or --console",
-                    cfg.server_address,
-                )
+                grpc_srv = await start_server(cfg.server_address, hub)
+                write_info(cfg.server_address)
+                log.info("gRPC server listening on %s", cfg.server_address)
             self.ready.set()
             log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
             stop = asyncio.create_task(self._stop.wait())
@@ -269,6 +276,9 @@ class Agent:
                 if exc is not None:
                     raise TetragonError(f"{t.get_name()} failed: {exc!r}") from exc
         finally:
+            hub.close()  # streams end; the final drain below runs off the loop
+            if grpc_srv is not None:
+                await stop_server(*grpc_srv)
             if metrics_srv is not None:
                 metrics_srv.close()
             for t in tasks:

@@ -1,17 +1,24 @@
-"""``tetra``: Tetragon's client. This build renders JSON export lines read from stdin."""
+"""``tetra``: Tetragon's client, over the agent's gRPC API or on JSON export lines piped to stdin."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import stat
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
 import msgspec
+from grpclib import GRPCError
 
 from tetragon_core import __version__
+from tetragon_core.api.tetragon import tetragon_pb2
 from tetragon_core.events import GetEventsResponse, encode_json
+from tetragon_core.exceptions import TetragonError
 from tetragon_core.export.compact import render_compact
+from tetragon_core.grpc.address import resolve_client_address
 
 _decoder = msgspec.json.Decoder(GetEventsResponse)
 
@@ -23,13 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=1, help="Connection retries with exponential backoff")
     p.add_argument("-d", "--debug", action="store_true", help="Enable debug messages")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("version", help="Print version from CLI and server")
+    ver = sub.add_parser("version", help="Print version from CLI and server")
+    ver.add_argument("--server", action="store_true", help="Also ask the server for its version")
+    sub.add_parser("status", help="Print health status")
     ge = sub.add_parser("getevents", help="Print events")
     ge.add_argument("-o", "--output", choices=("json", "compact"), default="json", help="Output format")
     ge.add_argument(
         "--color", choices=("auto", "always", "never"), default="auto", help="Colorize compact output"
     )
     ge.add_argument("--timestamps", action="store_true", help="Include timestamps in compact output")
+    ge.add_argument("--reconnect", action="store_true", help="Keep trying to reconnect")
     ge.add_argument("-e", "--event-types", action="append", default=[], help="Include only these event types")
     return p
 
@@ -63,34 +73,96 @@ def render_stream(
     return bad
 
 
+def _stdin_has_data() -> bool:
+    """Upstream's test: stdin is a pipe or a file (not a terminal or another character device)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _duration(text: str) -> float:
+    t = text.strip()
+    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if t.endswith(suffix) and t[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(t[: -len(suffix)]) * mult
+    if t.replace(".", "", 1).isdigit():
+        return float(t)
+    raise SystemExit(f"tetra: --timeout: {text!r} is not a duration")
+
+
+async def _stream(address: str, args: argparse.Namespace, color: bool, types: set[str]) -> int:
+    from tetragon_core.api.convert import from_proto
+    from tetragon_core.api.tetragon import events_pb2
+    from tetragon_core.cli.grpc_client import get_events
+
+    timeout = _duration(args.timeout)
+    while True:
+        try:
+            async for msg in get_events(address, events_pb2.GetEventsRequest(), timeout):
+                ev = from_proto(msg)
+                if types and ev.event_type() not in types:
+                    continue
+                if args.output == "json":
+                    sys.stdout.write(encode_json(ev).decode() + "\n")
+                else:
+                    text = render_compact(ev, color=color, timestamps=args.timestamps)
+                    if text is None:
+                        continue
+                    sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+            return 0
+        except (TimeoutError, OSError, GRPCError) as e:
+            if not args.reconnect:
+                print(f"tetra: GetEvents from {address}: {e}", file=sys.stderr)
+                return 1
+            print(f"tetra: connection lost ({e}); reconnecting", file=sys.stderr)
+            await asyncio.sleep(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "version":
-        print(f"CLI version: {__version__}")
+    address = resolve_client_address(args.server_address)
+    timeout = _duration(args.timeout)
+    from tetragon_core.cli import grpc_client
+
+    try:
+        if args.command == "version":
+            print(f"CLI version: {__version__}")
+            if args.server:
+                print(f"Server version: {asyncio.run(grpc_client.version(address, timeout))}")
+            return 0
+        if args.command == "status":
+            reply = asyncio.run(grpc_client.health(address, timeout))
+            for hs in reply.health_status:
+                print(f"Health Status: {tetragon_pb2.HealthStatusResult.Name(hs.status)}")
+            return 0
+        if args.command == "getevents":
+            color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+            types = {t.strip().upper() for v in args.event_types for t in v.split(",") if t.strip()}
+            if _stdin_has_data():
+                render_stream(
+                    sys.stdin.buffer,
+                    sys.stdout,
+                    output=args.output,
+                    color=color,
+                    timestamps=args.timestamps,
+                    event_types=types,
+                )
+                return 0
+            return asyncio.run(_stream(address, args, color, types))
+    except (KeyboardInterrupt, BrokenPipeError):
         return 0
-    if args.command == "getevents":
-        if sys.stdin.isatty():
-            print(
-                "tetra: streaming from a live agent needs the gRPC API, which this build does not "
-                "serve yet;\n       pipe the JSON export instead: "
-                "tail -f /var/log/tetragon/tetragon.log | tetra getevents -o compact",
-                file=sys.stderr,
-            )
-            return 1
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-        types = {t.strip().upper() for v in args.event_types for t in v.split(",") if t.strip()}
-        try:
-            render_stream(
-                sys.stdin.buffer,
-                sys.stdout,
-                output=args.output,
-                color=color,
-                timestamps=args.timestamps,
-                event_types=types,
-            )
-        except (KeyboardInterrupt, BrokenPipeError):
-            pass
-        return 0
+    except GRPCError as e:
+        print(f"tetra: {args.command}: {e.status.name}: {e.message}", file=sys.stderr)
+        return 1
+    except (TimeoutError, OSError) as e:
+        print(f"tetra: cannot reach the agent at {address}: {e}", file=sys.stderr)
+        return 1
+    except TetragonError as e:
+        print(f"tetra: {e}", file=sys.stderr)
+        return 1
     return 2
 
 

@@ -48,7 +48,6 @@ UNSUPPORTED: dict[str, str] = {
     "netns-dir": "network namespace resolution is not built yet",
     "pprof-address": _PROFILING,
     "redaction-filters": "redaction filters are not built yet",
-    "server-address": _SERVERS,
     "tracing-policy": _POLICY_ENGINE,
     "tracing-policy-dir": _POLICY_ENGINE,
 }

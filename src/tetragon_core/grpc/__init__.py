@@ -1,0 +1,1 @@
+"""Tetragon's gRPC API (tetragon.FineGuidanceSensors), served with grpclib."""

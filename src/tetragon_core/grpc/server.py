@@ -1,0 +1,39 @@
+"""Starting and stopping the gRPC server on ``--server-address``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from grpclib.server import Server
+
+from tetragon_core.exceptions import ConfigError
+from tetragon_core.grpc.address import Address, parse_address
+from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.service import FineGuidanceSensors
+
+
+async def start_server(text: str, hub: EventHub) -> tuple[Server, Address]:
+    """Listen on ``text``; a unix socket is created with mode 0660, replacing a stale one."""
+    addr = parse_address(text)
+    server = Server([FineGuidanceSensors(hub)])
+    try:
+        if addr.path:
+            os.makedirs(os.path.dirname(addr.path), exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(addr.path)
+            await server.start(path=addr.path)
+            os.chmod(addr.path, 0o660)
+        else:
+            await server.start(addr.host, addr.port)
+    except OSError as e:
+        raise ConfigError(f"--server-address: cannot listen on {text}: {e.strerror or e}") from e
+    return server, addr
+
+
+async def stop_server(server: Server, addr: Address) -> None:
+    server.close()
+    await server.wait_closed()
+    if addr.path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(addr.path)

@@ -1,0 +1,131 @@
+"""The tetragon.FineGuidanceSensors service: the RPCs this build serves.
+
+RPCs whose backing feature is not built yet answer UNIMPLEMENTED with the reason, never a silent
+empty success.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from grpclib import GRPCError, Status
+from grpclib.const import Cardinality, Handler
+from grpclib.server import Stream
+
+from tetragon_core import __version__
+from tetragon_core.api.convert import ConversionError, to_proto
+from tetragon_core.api.tetragon import events_pb2, sensors_pb2, tetragon_pb2
+from tetragon_core.grpc.hub import EventHub
+
+log = logging.getLogger(__name__)
+
+SERVICE = "tetragon.FineGuidanceSensors"
+
+
+def _msg(name: str) -> Any:
+    for mod in (events_pb2, sensors_pb2, tetragon_pb2):
+        if hasattr(mod, name):
+            return getattr(mod, name)
+    raise LookupError(name)
+
+
+# RPC name -> (request, response, what is missing)
+_NOT_YET: dict[str, str] = {
+    "AddTracingPolicy": "tracing policies arrive with the policy engine",
+    "DeleteTracingPolicy": "tracing policies arrive with the policy engine",
+    "ListTracingPolicies": "tracing policies arrive with the policy engine",
+    "ConfigureTracingPolicy": "tracing policies arrive with the policy engine",
+    "EnableTracingPolicy": "tracing policies arrive with the policy engine",
+    "DisableTracingPolicy": "tracing policies arrive with the policy engine",
+    "ListSensors": "the sensor RPCs are not served yet",
+    "EnableSensor": "the sensor RPCs are not served yet",
+    "DisableSensor": "the sensor RPCs are not served yet",
+    "RemoveSensor": "the sensor RPCs are not served yet",
+    "ListDomains": "not served yet",
+    "GetInfo": "not served yet",
+    "RuntimeHook": "runtime hooks are not served yet",
+    "GetDebug": "debug RPCs are not served yet",
+    "SetDebug": "debug RPCs are not served yet",
+}
+
+
+class FineGuidanceSensors:
+    """grpclib service object; ``__mapping__`` routes method paths to handlers."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.hub = hub
+
+    async def get_events(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        if req is not None and (
+            len(req.allow_list)
+            or len(req.deny_list)
+            or len(req.field_filters)
+            or req.HasField("aggregation_options")
+        ):
+            raise GRPCError(
+                Status.UNIMPLEMENTED,
+                "GetEvents filters (allow_list, deny_list, field_filters, aggregation) are not built yet",
+            )
+        with self.hub.subscribe() as q:
+            while True:
+                ev = await q.get()
+                try:
+                    msg = to_proto(ev)
+                except ConversionError as e:  # one bad event must not end the stream
+                    self.hub.conversion_errors.inc()
+                    log.warning("GetEvents: event not sent: %s", e)
+                    continue
+                await stream.send_message(msg)
+
+    async def get_health(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        status = tetragon_pb2.HealthStatus(
+            event=tetragon_pb2.HEALTH_STATUS_TYPE_STATUS,
+            status=tetragon_pb2.HEALTH_STATUS_RUNNING,
+            details="running",
+        )
+        await stream.send_message(tetragon_pb2.GetHealthStatusResponse(health_status=[status]))
+
+    async def get_version(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        await stream.send_message(_msg("GetVersionResponse")(version=__version__))
+
+    def __mapping__(self) -> dict[str, Handler]:
+        m = {
+            f"/{SERVICE}/GetEvents": Handler(
+                self.get_events,
+                Cardinality.UNARY_STREAM,
+                events_pb2.GetEventsRequest,
+                events_pb2.GetEventsResponse,
+            ),
+            f"/{SERVICE}/GetHealth": Handler(
+                self.get_health,
+                Cardinality.UNARY_UNARY,
+                _msg("GetHealthStatusRequest"),
+                _msg("GetHealthStatusResponse"),
+            ),
+            f"/{SERVICE}/GetVersion": Handler(
+                self.get_version,
+                Cardinality.UNARY_UNARY,
+                _msg("GetVersionRequest"),
+                _msg("GetVersionResponse"),
+            ),
+        }
+        for rpc, why in _NOT_YET.items():
+            m[f"/{SERVICE}/{rpc}"] = Handler(
+                _unimplemented(rpc, why),
+                Cardinality.UNARY_UNARY,
+                _msg(f"{rpc}Request"),
+                _msg(f"{rpc}Response"),
+            )
+        return m
+
+
+def _unimplemented(rpc: str, why: str) -> Any:
+    async def handler(stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        raise GRPCError(Status.UNIMPLEMENTED, f"{rpc}: {why}")
+
+    return handler

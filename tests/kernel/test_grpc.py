@@ -1,0 +1,207 @@
+"""The gRPC API against the live agent: upstream-style tetra, and an independent grpcio client."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kernel.conftest import ROOT
+
+TETRA = str(Path(sys.executable).with_name("tetra"))
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _read_until(proc: subprocess.Popen[bytes], pred: Any, timeout: float = 20) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    buf = b""
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *done, buf = buf.split(b"\n")
+            lines.extend(x.decode() for x in done)
+            if pred(lines):
+                return lines
+    pytest.fail(f"timed out; got {len(lines)} lines, last: {lines[-5:]}")
+
+
+def test_tetra_getevents_compact_against_the_live_agent(start_agent) -> None:
+    port = _port()
+    addr = f"127.0.0.1:{port}"
+    agent = start_agent("--server-address", addr)
+    node = agent.events()[0]["node_name"]
+    tetra = subprocess.Popen(
+        [TETRA, "--server-address", addr, "getevents", "-o", "compact", "--color", "never"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.0)  # let the stream subscribe
+        token = "grpc" + uuid.uuid4().hex[:8]
+        subprocess.run(["/bin/echo", token], stdout=subprocess.DEVNULL, check=True)
+        lines = _read_until(tetra, lambda ls: any(token in x and x.startswith("💥") for x in ls))
+    finally:
+        tetra.kill()
+        tetra.wait()
+    mine = [x for x in lines if token in x]
+    assert f"🚀 process {node} /bin/echo {token}" in mine
+    assert f"💥 exit    {node} /bin/echo {token} 0" in mine
+
+    st = subprocess.run(
+        [TETRA, "--server-address", addr, "status"], capture_output=True, text=True, timeout=30
+    )
+    assert st.returncode == 0 and st.stdout.strip() == "Health Status: HEALTH_STATUS_RUNNING"
+    ver = subprocess.run(
+        [TETRA, "--server-address", addr, "version", "--server"], capture_output=True, text=True
+    )
+    assert ver.returncode == 0 and "Server version: " in ver.stdout
+
+
+def test_unix_socket_mode_and_info_file(start_agent, tmp_path: Path) -> None:
+    sock = tmp_path / "tetragon.sock"
+    start_agent("--server-address", f"unix://{sock}")
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+    info = json.loads(Path("/var/run/tetragon/tetragon-info.json").read_text())
+    assert info == {"server_address": f"unix://{sock}"}
+    # tetra without --server-address finds it through tetragon-info.json
+    st = subprocess.run([TETRA, "status"], capture_output=True, text=True, timeout=30)
+    assert st.returncode == 0 and "HEALTH_STATUS_RUNNING" in st.stdout
+
+
+def _compile_protos(out: Path) -> None:
+    import grpc_tools
+    from grpc_tools import protoc  # independent implementation: google protobuf + grpcio
+
+    include = str(Path(grpc_tools.__file__).parent / "_proto")
+    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "tetragon").glob("*.proto")]
+    rc = protoc.main(
+        [
+            "protoc",
+            f"-I{ROOT / 'proto'}",
+            f"-I{include}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            *files,
+        ]
+    )
+    assert rc == 0
+
+
+def test_independent_grpcio_client(start_agent, tmp_path: Path) -> None:
+    port = _port()
+    start_agent("--server-address", f"127.0.0.1:{port}")
+    _compile_protos(tmp_path)
+    code = f"""
+import sys, subprocess, threading, uuid, json
+sys.path.insert(0, {str(tmp_path)!r})
+import grpc
+from google.protobuf import json_format
+from tetragon import events_pb2, sensors_pb2, tetragon_pb2, sensors_pb2_grpc
+ch = grpc.insecure_channel("127.0.0.1:{port}")
+stub = sensors_pb2_grpc.FineGuidanceSensorsStub(ch)
+h = stub.GetHealth(tetragon_pb2.GetHealthStatusRequest())
+print(json.dumps({{"health": tetragon_pb2.HealthStatusResult.Name(h.health_status[0].status)}}))
+print(json.dumps({{"version": stub.GetVersion(sensors_pb2.GetVersionRequest()).version}}))
+try:
+    stub.AddTracingPolicy(sensors_pb2.AddTracingPolicyRequest(yaml="x"))
+except grpc.RpcError as e:
+    print(json.dumps({{"add": e.code().name, "details": e.details()}}))
+token = "indep" + uuid.uuid4().hex[:8]
+it = stub.GetEvents(events_pb2.GetEventsRequest())
+threading.Timer(1.0, lambda: subprocess.run(["/bin/true", token])).start()
+for msg in it:
+    d = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    ev = d.get("process_exec") or d.get("process_exit")
+    if ev and ev["process"].get("arguments") == token:
+        print(json.dumps(d))
+        if "process_exit" in d:
+            break
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert out[0] == {"health": "HEALTH_STATUS_RUNNING"}
+    assert out[1]["version"]
+    assert out[2]["add"] == "UNIMPLEMENTED" and "policy engine" in out[2]["details"]
+    exec_ev, exit_ev = out[3], out[4]
+    p = exec_ev["process_exec"]["process"]
+    assert p["binary"] == "/bin/true" and p["flags"] == "execve clone"
+    assert exec_ev["process_exec"]["parent"]["exec_id"] == p["parent_exec_id"]
+    assert exit_ev["process_exit"]["process"]["exec_id"] == p["exec_id"]
+    assert exit_ev["process_exit"].get("status", 0) == 0
+
+
+def test_a_client_that_never_reads_loses_events_alone(start_agent) -> None:
+    port, mport = _port(), _port()
+    addr = f"127.0.0.1:{port}"
+    start_agent(
+        "--server-address", addr, "--event-queue-size", "2000", "--metrics-server", f"127.0.0.1:{mport}"
+    )
+    cmd = [TETRA, "--server-address", addr, "getevents", "-o", "compact", "--color", "never"]
+    reader = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    # opens GetEvents with the smallest HTTP/2 windows the spec allows, then never reads
+    stuck_code = f"""
+import asyncio
+from grpclib.client import Channel
+from grpclib.config import Configuration
+from grpclib.const import Cardinality
+from tetragon_core.api.tetragon import events_pb2
+async def main():
+    cfg = Configuration(http2_connection_window_size=65535, http2_stream_window_size=65535)
+    ch = Channel("127.0.0.1", {port}, config=cfg)
+    async with ch.request("/tetragon.FineGuidanceSensors/GetEvents", Cardinality.UNARY_STREAM,
+                          events_pb2.GetEventsRequest, events_pb2.GetEventsResponse) as st:
+        await st.send_message(events_pb2.GetEventsRequest(), end=True)
+        await asyncio.sleep(600)
+asyncio.run(main())
+"""
+    stuck = subprocess.Popen([sys.executable, "-c", stuck_code])
+    try:
+        time.sleep(1.0)
+        token = "slow" + uuid.uuid4().hex[:8]
+        n = 3000  # 6,000 events: more than the stuck client's queue, pipe and HTTP/2 window hold
+        script = f"i=0; while [ $i -lt {n} ]; do /bin/true {token}; i=$((i+1)); done"
+        subprocess.run(["/bin/sh", "-c", script], check=True)
+        lines = _read_until(
+            reader,
+            lambda ls: sum(1 for x in ls if x.startswith("💥") and x.endswith(f"/bin/true {token} 0")) == n,
+            timeout=60,
+        )
+    finally:
+        reader.kill()
+        stuck.kill()
+        reader.wait()
+        stuck.wait()
+    assert stuck.returncode == -9, "the stuck client died on its own"
+    assert sum(1 for x in lines if x.startswith("🚀") and x.endswith(f"/bin/true {token}")) == n
+    import urllib.request
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+    dropped = [
+        float(x.split()[-1])
+        for x in body.splitlines()
+        if x.startswith("tetragon_notify_overflowed_events_total")
+    ]
+    assert dropped and dropped[0] > 0, body[:1500]
