@@ -257,7 +257,8 @@ int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_bi
 	h->val.caps = h->ev.creds.caps;
 	h->val.bin.path_length = h->proc.size_path < BINARY_PATH_MAX ? h->proc.size_path : BINARY_PATH_MAX - 1;
 	bpf_probe_read_kernel(h->val.bin.path, tg_mask(h->val.bin.path_length, 0xff), h->var);
-	bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY);
+	if (bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY))
+		execve_map_error(MAP_STATS_EUPDATE);
 
 	off = sizeof(h->ev) + sizeof(h->proc) + off;
 	h->ev.common.size = off;
@@ -290,7 +291,8 @@ int BPF_PROG(tg_fork, struct task_struct *ptask, struct task_struct *child)
 	h->val.nspid = read_nspid(child);
 	if (h->val.nspid == 1)
 		h->val.flags |= EVENT_IN_INIT_TREE;
-	bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY);
+	if (bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY))
+		execve_map_error(MAP_STATS_EUPDATE);
 
 	msg.common.op = MSG_OP_CLONE;
 	msg.common.size = sizeof(msg);

@@ -88,6 +88,26 @@ struct {
 	__type(value, struct execve_map_value);
 } execve_map SEC(".maps");
 
+/* Update/delete failures of execve_map (full map, …), as Tetragon's execve_map_stats. */
+#define MAP_STATS_EUPDATE 0
+#define MAP_STATS_EDELETE 1
+#define MAP_STATS_MAX 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAP_STATS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} execve_map_stats SEC(".maps");
+
+static __always_inline void execve_map_error(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&execve_map_stats, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
 /* 320-byte header, as Tetragon's msg_execve_event. */
 struct msg_execve_event {
 	struct msg_common common;

@@ -40,6 +40,9 @@ def test_process_cache_honours_its_size_bound(start_agent) -> None:
     assert _metric(port, "tetragon_process_cache_capacity") == size
     assert 0 < _metric(port, "tetragon_process_cache_size") <= size
     assert _metric(port, "tetragon_process_cache_evictions_total") > 0
+    # the kernel's process map had room for every process of the burst
+    assert _metric(port, "tetragon_map_capacity") == 32768
+    assert _metric(port, "tetragon_map_errors_update_total") == 0
 
 
 def test_json_export_survives_rotation_without_lost_or_torn_lines(start_agent) -> None:

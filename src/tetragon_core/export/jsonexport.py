@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.export.rotate import RotatingFile
@@ -61,6 +61,7 @@ class JsonExporter:
         rotation_interval: float = 0.0,
         batch_size: int = 1024,
         writer_cls: type[RotatingFile] = RotatingFile,
+        transform: Callable[[list[GetEventsResponse]], list[GetEventsResponse]] | None = None,
     ) -> None:
         """Open the export file and start the writer thread.
 
@@ -81,6 +82,9 @@ class JsonExporter:
         self._queue: deque[GetEventsResponse] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
+        # Export-only filtering (allow/deny lists, field filters, rate limit) runs here, in the
+        # writer thread, so it never costs the event loop.
+        self._transform = transform
 
         self._exported = registry.counter("tetragon_events_exported_total", "Total number of events exported")
         self._exported_bytes = registry.counter(
@@ -228,6 +232,14 @@ class JsonExporter:
                 self._log_error("JSON export file rotation failed")
 
     def _write_batch(self, batch: list[GetEventsResponse]) -> None:
+        if self._transform is not None:
+            try:
+                batch = self._transform(batch)
+            except Exception:
+                self._log_error("export filters failed on a batch")
+                return
+        if not batch:
+            return
         try:
             lines = [encode_json(ev) for ev in batch]
         except Exception:

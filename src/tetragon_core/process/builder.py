@@ -65,6 +65,7 @@ class ProcessBuilder:
         "_errors",
         "_ids",
         "_ns",
+        "_redact",
         "_resolver",
         "_user_memo",
         "_users",
@@ -80,11 +81,14 @@ class ProcessBuilder:
         namespaces: NamespaceResolver,
         users: UserDB | None,
         registry: Registry,
+        redact: Callable[[str, str], str] | None = None,
     ) -> None:
         """``ids`` makes exec ids; ``clock`` converts a ktime to an RFC 3339 string; ``users`` enables
         user names."""
         self._ids = ids
         self._clock = clock
+        # --redaction-filters: applied once, as the process enters the cache, so every output agrees.
+        self._redact = redact
         self._cred = enable_process_cred
         self._ns = enable_process_ns
         self._resolver = namespaces
@@ -118,13 +122,17 @@ class ProcessBuilder:
             cap = self._capabilities(creds.cap_permitted, creds.cap_effective, creds.cap_inheritable)
             pcreds = self._credentials(creds)
         cgroup = msg.cgroup_name
+        binary = filename if filename.startswith("/") else binary_path(filename, cwd)
+        arguments = format_args(msg.args)
+        if self._redact is not None and arguments:
+            arguments = self._redact(binary, arguments)
         return Process(
             exec_id=self._ids(msg.pid, msg.ktime),
             pid=msg.pid,
             uid=creds.euid,
             cwd=cwd,
-            binary=filename if filename.startswith("/") else binary_path(filename, cwd),
-            arguments=format_args(msg.args),
+            binary=binary,
+            arguments=arguments,
             flags=decode_flags(flags),
             start_time=start_time,
             auid=msg.auid,

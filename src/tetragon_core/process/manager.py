@@ -61,6 +61,7 @@ class ProcessManager:
         host_namespaces: tuple[int, ...] | None = None,
         user_db: UserDB | None = None,
         procfs: str | None = "/proc",
+        redact: Callable[[str, str], str] | None = None,
     ) -> None:
         """Set up the manager and insert the ``<kernel>`` root process into ``cache``."""
         reg = registry if registry is not None else Registry()
@@ -81,6 +82,7 @@ class ProcessManager:
             namespaces=NamespaceResolver(host_namespaces),
             users=users,
             registry=reg,
+            redact=redact,
         )
         self._errors = reg.counter(
             "tetragon_errors_total", "The total number of Tetragon errors. For internal use only.", ("type",)

@@ -57,6 +57,30 @@ class ExecSensor(Sensor):
         obj = ctx.load_object(path, max_entries={"execve_map": entries})
         # Later sensors look processes up in the same map.
         ctx.shared.register(obj.maps["execve_map"])
+        stats = obj.maps["execve_map_stats"]
+
+        def errors(which: int) -> dict[tuple[str, ...], float]:
+            per_cpu = stats.lookup_percpu(struct.pack("<I", which))
+            return {("execve_map",): float(sum(struct.unpack("<Q", v)[0] for v in per_cpu))}
+
+        ctx.registry.gauge(
+            "tetragon_map_errors_update_total",
+            "Number of failed updates per map.",
+            ("map",),
+            collect=lambda: errors(0),
+        )
+        ctx.registry.gauge(
+            "tetragon_map_errors_delete_total",
+            "Number of failed deletes per map.",
+            ("map",),
+            collect=lambda: errors(1),
+        )
+        ctx.registry.gauge(
+            "tetragon_map_capacity",
+            "Capacity of a BPF map.",
+            ("map",),
+            collect=lambda: {("execve_map",): float(entries)},
+        )
         obj.attach()
 
     def initial_messages(self, ctx: SensorContext) -> Sequence[object]:
