@@ -30,7 +30,9 @@ from tetragon_core.events import GetEventsResponse
 from tetragon_core.exceptions import ConfigError, TetragonError, UnsupportedFeatureError
 from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
+from tetragon_core.export.pipeline import Transform, build_export_transform
 from tetragon_core.export.timefmt import KtimeClock
+from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
 from tetragon_core.grpc.address import Address, write_info
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.server import start_server, stop_server
@@ -89,6 +91,8 @@ class Agent:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _event_cache: EventCache | None = None
+    _export_transform: Transform | None = None
+    _redactor: Redactor | None = None
 
     def stop(self) -> None:
         """Ask ``run`` to shut down cleanly."""
@@ -123,6 +127,7 @@ class Agent:
                     compress=cfg.export_file_compress,
                     perm=cfg.export_file_perm,
                     rotation_interval=cfg.export_file_rotation_interval,
+                    transform=self._export_transform,
                 )
             )
         if self.console != "none":
@@ -181,6 +186,10 @@ class Agent:
             parse_address(cfg.metrics_server)
         if cfg.export_filename and os.path.isdir(cfg.export_filename):
             raise ConfigError(f"--export-filename: {cfg.export_filename} is a directory")
+        # Filter JSON is parsed here, so a malformed line fails the start naming flag and line.
+        self._export_transform = build_export_transform(cfg, self.registry, self.node_name)
+        rules = parse_redaction_lines(cfg.redaction_filters, "--redaction-filters")
+        self._redactor = Redactor(rules) if rules else None
 
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
@@ -227,6 +236,7 @@ class Agent:
                 registry=self.registry,
                 procfs=procfs,
                 event_cache=event_cache,
+                redact=self._redactor.redact_args if self._redactor is not None else None,
             )
             if cfg.server_address:
                 self.sinks.append(hub)

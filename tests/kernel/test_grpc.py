@@ -205,3 +205,57 @@ asyncio.run(main())
         if x.startswith("tetragon_notify_overflowed_events_total")
     ]
     assert dropped and dropped[0] > 0, body[:1500]
+
+
+def test_getevents_filters_on_the_stream(start_agent) -> None:
+    port = _port()
+    addr = f"127.0.0.1:{port}"
+    start_agent("--server-address", addr)
+    token = "gf" + uuid.uuid4().hex[:8]
+    cmd = [
+        TETRA,
+        "--server-address",
+        addr,
+        "getevents",
+        "-o",
+        "json",
+        "--process",
+        "^/bin/echo$",
+        "-e",
+        "PROCESS_EXEC",
+        "-F",
+        "parent",
+    ]
+    tetra = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        subprocess.run(["/bin/true", token], check=True)
+        subprocess.run(["/bin/echo", token], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(["/bin/echo", "last", token], stdout=subprocess.DEVNULL, check=True)
+        lines = _read_until(tetra, lambda ls: any("last" in x for x in ls))
+    finally:
+        tetra.kill()
+        tetra.wait()
+    evs = [json.loads(x) for x in lines if x]
+    assert all(set(e) == {"process_exec", "node_name", "time"} for e in evs)  # no exits
+    assert all(e["process_exec"]["process"]["binary"] == "/bin/echo" for e in evs)  # no /bin/true
+    assert all("parent" not in e["process_exec"] for e in evs)  # -F parent
+    assert [e["process_exec"]["process"]["arguments"] for e in evs if token in json.dumps(e)] == [
+        token,
+        f"last {token}",
+    ]
+
+
+def test_bad_filter_is_invalid_argument(start_agent) -> None:
+    port = _port()
+    addr = f"127.0.0.1:{port}"
+    start_agent("--server-address", addr)
+    r = subprocess.run(
+        [TETRA, "--server-address", addr, "getevents", "--process", "("],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert "INVALID_ARGUMENT" in r.stderr and "binary_regex" in r.stderr

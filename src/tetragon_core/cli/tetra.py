@@ -14,10 +14,13 @@ import msgspec
 from grpclib import GRPCError
 
 from tetragon_core import __version__
-from tetragon_core.api.tetragon import tetragon_pb2
+from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
+from tetragon_core.cli.tetra_request import add_filter_flags, build_request
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.exceptions import TetragonError
 from tetragon_core.export.compact import render_compact
+from tetragon_core.fieldfilters import compile_field_filters
+from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.address import resolve_client_address
 
 _decoder = msgspec.json.Decoder(GetEventsResponse)
@@ -40,14 +43,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     ge.add_argument("--timestamps", action="store_true", help="Include timestamps in compact output")
     ge.add_argument("--reconnect", action="store_true", help="Keep trying to reconnect")
-    ge.add_argument("-e", "--event-types", action="append", default=[], help="Include only these event types")
+    add_filter_flags(ge)
     return p
 
 
 def render_stream(
-    lines: Iterable[bytes], out: TextIO, *, output: str, color: bool, timestamps: bool, event_types: set[str]
+    lines: Iterable[bytes],
+    out: TextIO,
+    *,
+    output: str,
+    color: bool,
+    timestamps: bool,
+    request: events_pb2.GetEventsRequest | None = None,
 ) -> int:
-    """Render JSON export lines; returns the number of malformed lines skipped."""
+    """Render JSON export lines, filtered as the server would filter ``request``; returns the
+    number of malformed lines skipped."""
+    req = request or events_pb2.GetEventsRequest()
+    keep = EventFilter(req.allow_list, req.deny_list)
+    fields = compile_field_filters(req.field_filters)
     bad = 0
     for line in lines:
         line = line.strip()
@@ -61,8 +74,10 @@ def render_stream(
             print(f"tetra: skipping malformed line: {e}", file=sys.stderr)
             bad += 1
             continue
-        if event_types and ev.event_type() not in event_types:
+        if not keep(ev):
             continue
+        if fields:
+            ev = fields(ev)
         if output == "json":
             out.write(encode_json(ev).decode() + "\n")
             continue
@@ -92,18 +107,17 @@ def _duration(text: str) -> float:
     raise SystemExit(f"tetra: --timeout: {text!r} is not a duration")
 
 
-async def _stream(address: str, args: argparse.Namespace, color: bool, types: set[str]) -> int:
+async def _stream(
+    address: str, args: argparse.Namespace, color: bool, req: events_pb2.GetEventsRequest
+) -> int:
     from tetragon_core.api.convert import from_proto
-    from tetragon_core.api.tetragon import events_pb2
     from tetragon_core.cli.grpc_client import get_events
 
     timeout = _duration(args.timeout)
     while True:
         try:
-            async for msg in get_events(address, events_pb2.GetEventsRequest(), timeout):
+            async for msg in get_events(address, req, timeout):
                 ev = from_proto(msg)
-                if types and ev.event_type() not in types:
-                    continue
                 if args.output == "json":
                     sys.stdout.write(encode_json(ev).decode() + "\n")
                 else:
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "getevents":
             color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-            types = {t.strip().upper() for v in args.event_types for t in v.split(",") if t.strip()}
+            req = build_request(args)
             if _stdin_has_data():
                 render_stream(
                     sys.stdin.buffer,
@@ -148,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                     output=args.output,
                     color=color,
                     timestamps=args.timestamps,
-                    event_types=types,
+                    request=req,
                 )
                 return 0
-            return asyncio.run(_stream(address, args, color, types))
+            return asyncio.run(_stream(address, args, color, req))
     except (KeyboardInterrupt, BrokenPipeError):
         return 0
     except GRPCError as e:

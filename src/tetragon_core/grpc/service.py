@@ -16,6 +16,9 @@ from grpclib.server import Stream
 from tetragon_core import __version__
 from tetragon_core.api.convert import ConversionError, to_proto
 from tetragon_core.api.tetragon import events_pb2, sensors_pb2, tetragon_pb2
+from tetragon_core.exceptions import ConfigError
+from tetragon_core.fieldfilters import compile_field_filters
+from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.hub import EventHub
 
 log = logging.getLogger(__name__)
@@ -58,19 +61,19 @@ class FineGuidanceSensors:
 
     async def get_events(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
-        if req is not None and (
-            len(req.allow_list)
-            or len(req.deny_list)
-            or len(req.field_filters)
-            or req.HasField("aggregation_options")
-        ):
-            raise GRPCError(
-                Status.UNIMPLEMENTED,
-                "GetEvents filters (allow_list, deny_list, field_filters, aggregation) are not built yet",
-            )
+        try:
+            event_filter = EventFilter(req.allow_list, req.deny_list) if req is not None else EventFilter()
+            fields = compile_field_filters(req.field_filters) if req is not None else None
+        except ConfigError as e:
+            raise GRPCError(Status.INVALID_ARGUMENT, str(e)) from e
+        # aggregation_options is accepted: upstream passes every event through unaggregated.
         with self.hub.subscribe() as q:
             while True:
                 ev = await q.get()
+                if not event_filter(ev):
+                    continue
+                if fields:
+                    ev = fields(ev)
                 try:
                     msg = to_proto(ev)
                 except ConversionError as e:  # one bad event must not end the stream
