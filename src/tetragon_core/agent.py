@@ -36,6 +36,7 @@ from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
 from tetragon_core.grpc.address import Address, write_info
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.server import start_server, stop_server
+from tetragon_core.grpc.state import AgentState, SensorInfo
 from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
@@ -45,7 +46,7 @@ from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
 from tetragon_core.sensors.api import Sensor, SensorContext
-from tetragon_core.sensors.registry import load_enabled
+from tetragon_core.sensors.registry import discover, load_enabled
 
 log = logging.getLogger("tetragon")
 _T = TypeVar("_T")
@@ -273,7 +274,13 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
-                grpc_srv = await start_server(cfg.server_address, hub)
+                state = AgentState(cache=cache)
+                loaded = {ls.sensor.name for ls in self.loaded}
+                state.sensors = [
+                    SensorInfo(n, n in loaded, "base" if n in loaded else "")
+                    for n in sorted(set(discover()) | loaded)
+                ]
+                grpc_srv = await start_server(cfg.server_address, hub, state)
                 write_info(cfg.server_address)
                 log.info("gRPC server listening on %s", cfg.server_address)
             self.ready.set()

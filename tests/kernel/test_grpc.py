@@ -259,3 +259,42 @@ def test_bad_filter_is_invalid_argument(start_agent) -> None:
     )
     assert r.returncode == 1
     assert "INVALID_ARGUMENT" in r.stderr and "binary_regex" in r.stderr
+
+
+def test_sensor_and_debug_rpcs_through_tetra(start_agent) -> None:
+    port = _port()
+    addr = f"127.0.0.1:{port}"
+    start_agent("--server-address", addr)
+
+    def tetra(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TETRA, "--server-address", addr, *a], capture_output=True, text=True, timeout=30
+        )
+
+    r = tetra("sensors", "list")
+    assert r.returncode == 0
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert ["execve", "true", "base"] in rows
+    r = tetra("sensors", "disable", "execve")
+    assert r.returncode == 1 and "FAILED_PRECONDITION" in r.stderr and "base sensor" in r.stderr
+    r = tetra("sensors", "enable", "nope")
+    assert r.returncode == 1 and "NOT_FOUND" in r.stderr
+
+    assert tetra("loglevel", "get").stdout.strip() == "Current log level: info"
+    assert tetra("loglevel", "set", "debug").returncode == 0
+    assert tetra("loglevel", "get").stdout.strip() == "Current log level: debug"
+
+    proc = subprocess.Popen(["/bin/sleep", "5"])
+    try:
+        time.sleep(0.3)
+        r = tetra("debug", "processcache", "--skip-zero-refcnt")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert r.returncode == 0
+    dump = [json.loads(x) for x in r.stdout.splitlines()]
+    (mine,) = [d for d in dump if d["process"].get("pid") == proc.pid]
+    assert mine["process"]["binary"] == "/bin/sleep"
+    assert mine["refcnt"] >= 1 and mine["refcnt_ops"]["process++"] == 1
+    assert mine["color"]
+    assert all(d["refcnt"] > 0 for d in dump)

@@ -15,6 +15,7 @@ from grpclib import GRPCError
 
 from tetragon_core import __version__
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
+from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
 from tetragon_core.cli.tetra_request import add_filter_flags, build_request
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.exceptions import TetragonError
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("version", help="Print version from CLI and server")
     ver.add_argument("--server", action="store_true", help="Also ask the server for its version")
     sub.add_parser("status", help="Print health status")
+    add_admin_commands(sub)
     ge = sub.add_parser("getevents", help="Print events")
     ge.add_argument("-o", "--output", choices=("json", "compact"), default="json", help="Output format")
     ge.add_argument(
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             for hs in reply.health_status:
                 print(f"Health Status: {tetragon_pb2.HealthStatusResult.Name(hs.status)}")
             return 0
+        if args.command in ("sensors", "loglevel", "debug"):
+            return run_admin(args, address, timeout)
         if args.command == "getevents":
             color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
             req = build_request(args)

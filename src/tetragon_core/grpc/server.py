@@ -11,12 +11,13 @@ from tetragon_core.exceptions import ConfigError
 from tetragon_core.grpc.address import Address, parse_address
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.service import FineGuidanceSensors
+from tetragon_core.grpc.state import AgentState
 
 
-async def start_server(text: str, hub: EventHub) -> tuple[Server, Address]:
+async def start_server(text: str, hub: EventHub, state: AgentState | None = None) -> tuple[Server, Address]:
     """Listen on ``text``; a unix socket is created with mode 0660, replacing a stale one."""
     addr = parse_address(text)
-    server = Server([FineGuidanceSensors(hub)])
+    server = Server([FineGuidanceSensors(hub, state)])
     try:
         if addr.path:
             os.makedirs(os.path.dirname(addr.path), exist_ok=True)

@@ -19,7 +19,9 @@ from tetragon_core.api.tetragon import events_pb2, sensors_pb2, tetragon_pb2
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.fieldfilters import compile_field_filters
 from tetragon_core.filters import EventFilter
+from tetragon_core.grpc.debug import change_sensor, get_debug, list_sensors, set_debug
 from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.state import AgentState
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +43,18 @@ _NOT_YET: dict[str, str] = {
     "ConfigureTracingPolicy": "tracing policies arrive with the policy engine",
     "EnableTracingPolicy": "tracing policies arrive with the policy engine",
     "DisableTracingPolicy": "tracing policies arrive with the policy engine",
-    "ListSensors": "the sensor RPCs are not served yet",
-    "EnableSensor": "the sensor RPCs are not served yet",
-    "DisableSensor": "the sensor RPCs are not served yet",
-    "RemoveSensor": "the sensor RPCs are not served yet",
     "ListDomains": "not served yet",
     "GetInfo": "not served yet",
     "RuntimeHook": "runtime hooks are not served yet",
-    "GetDebug": "debug RPCs are not served yet",
-    "SetDebug": "debug RPCs are not served yet",
 }
 
 
 class FineGuidanceSensors:
     """grpclib service object; ``__mapping__`` routes method paths to handlers."""
 
-    def __init__(self, hub: EventHub) -> None:
+    def __init__(self, hub: EventHub, state: AgentState | None = None) -> None:
         self.hub = hub
+        self.state = state or AgentState()
 
     async def get_events(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
@@ -95,8 +92,43 @@ class FineGuidanceSensors:
         await stream.recv_message()
         await stream.send_message(_msg("GetVersionResponse")(version=__version__))
 
+    async def _list_sensors(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        await stream.send_message(list_sensors(self.state))
+
+    def _sensor_rpc(self, rpc: str) -> Any:
+        async def handler(stream: Stream[Any, Any]) -> None:
+            req = await stream.recv_message()
+            change_sensor(self.state, rpc, req.name if req is not None else "")
+            await stream.send_message(_msg(f"{rpc}Response")())
+
+        return handler
+
+    async def _get_debug(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        await stream.send_message(get_debug(self.state, req))
+
+    async def _set_debug(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        await stream.send_message(set_debug(req))
+
     def __mapping__(self) -> dict[str, Handler]:
+        def unary(rpc: str, fn: Any) -> tuple[str, Handler]:
+            path = f"/{SERVICE}/{rpc}"
+            return path, Handler(fn, Cardinality.UNARY_UNARY, _msg(f"{rpc}Request"), _msg(f"{rpc}Response"))
+
+        extra = dict(
+            [
+                unary("ListSensors", self._list_sensors),
+                unary("EnableSensor", self._sensor_rpc("EnableSensor")),
+                unary("DisableSensor", self._sensor_rpc("DisableSensor")),
+                unary("RemoveSensor", self._sensor_rpc("RemoveSensor")),
+                unary("GetDebug", self._get_debug),
+                unary("SetDebug", self._set_debug),
+            ]
+        )
         m = {
+            **extra,
             f"/{SERVICE}/GetEvents": Handler(
                 self.get_events,
                 Cardinality.UNARY_STREAM,
