@@ -52,6 +52,7 @@ run:
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/getevents.py
 
 bench-build: bench/out/bench_emit.o bench/out/c_consumer
 

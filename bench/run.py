@@ -32,18 +32,17 @@ from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
-from tetragon_core.bpf.replay import load_records
 from tetragon_core.bpf.ringbuf import RingBuffer
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.export.jsonexport import QUEUE_DROPPED_METRIC, JsonExporter
-from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
 from tetragon_core.observer import Observer
-from tetragon_core.process.cache import ProcessCache
-from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import ExecKey, ExecMessage, ExitMessage
+from tetragon_core.process.messages import ExecMessage, ExitMessage
 from tetragon_sensor_exec import ExecSensor
 from tetragon_sensor_exec.decode import decode_exec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import echo_records, seeded_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -65,10 +64,7 @@ class Producer:
         shared.register(self.conf)
         shared.register(self.stats)
         self.obj = BpfObject.load(str(OUT / "bench_emit.o"), shared)
-        recs = load_records(ROOT / "tests" / "data" / "exec_ring.bin")
-        exec_rec = next(r for r in recs if r[0] == 5 and b"/bin/echo" in r)
-        key = struct.unpack_from("<I", exec_rec, 324)[0]
-        exit_rec = next(r for r in recs if r[0] == 7 and struct.unpack_from("<I", r, 16)[0] == key)
+        exec_rec, exit_rec = echo_records()
         self.parent = decode_exec(exec_rec).parent
         self.exec_len, self.exit_len = len(exec_rec), len(exit_rec)
         tmpl = self.obj.maps["bench_templates"]
@@ -115,29 +111,7 @@ def trial_raw(ring: RingBuffer, prod: Producer, pairs: int) -> float:
 
 def trial_pipeline(ring: RingBuffer, prod: Producer, pairs: int, tmp: Path) -> tuple[float, dict[str, float]]:
     reg = Registry()
-    mgr = ProcessManager(ProcessCache(65536, registry=reg), "bench-node", KtimeClock().rfc3339, registry=reg)
-    parent = prod.parent
-    seed = decode_exec(load_records(ROOT / "tests" / "data" / "exec_ring.bin")[1])
-    mgr.handle_procfs(
-        [
-            ExecMessage(
-                ktime=parent.ktime,
-                pid=parent.pid,
-                tid=parent.pid,
-                nspid=0,
-                flags=0x04,
-                parent=ExecKey(0, 1),
-                parent_flags=0,
-                cleanup_key=None,
-                filename="/bin/sh",
-                args=[],
-                cwd="/",
-                auid=0,
-                creds=seed.creds,
-                ns=seed.ns,
-            )
-        ]
-    )
+    mgr = seeded_manager(reg)
     path = tmp / "bench.log"
     exporter = JsonExporter(path, registry=reg, queue_size=1 << 20, max_size_mb=1024, max_backups=1)
     handle_exec, handle_exit, handle_clone = mgr.handle_exec, mgr.handle_exit, mgr.handle_clone
