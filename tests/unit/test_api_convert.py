@@ -16,233 +16,33 @@ import msgspec
 import pytest
 from google.protobuf import json_format
 
+from tests.unit.samples import (
+    NODE,
+    exec_in_pod,
+    exec_with_ancestors,
+    exec_with_parent,
+    exit_signal,
+    exit_status,
+    host_namespaces,
+    rate_limit_info,
+    rate_limit_info_zero,
+    root_credentials,
+    sudo_process,
+)
 from tetragon_core import events as ev
 from tetragon_core.api import _convert_plan, convert
 from tetragon_core.api.convert import ConversionError, from_proto, to_proto
 from tetragon_core.api.tetragon import capabilities_pb2, events_pb2, tetragon_pb2
 
-NODE = "gke-john-632-default-pool-7041cac0-9s95"
-EXEC_ID = "Z2tlLWpvaG4tNjMyLWRlZmF1bHQtcG9vbC03MDQxY2FjMC05czk1OjEzNTQ4Njc0MzIxMzczOjUyNjk5"
-PARENT_EXEC_ID = "Z2tlLWpvaG4tNjMyLWRlZmF1bHQtcG9vbC03MDQxY2FjMC05czk1OjEzNTQ4NjcwOTg2OTQ4OjUyNjgz"
-CAPS = [
-    "CAP_CHOWN",
-    "DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_ADMIN",
-    "CAP_SYS_ADMIN",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-]
-_NS_INUMS = {
-    "uts": 4026531838,
-    "ipc": 4026531839,
-    "mnt": 4026531841,
-    "pid": 4026531836,
-    "pid_for_children": 4026531836,
-    "net": 4026531840,
-    "time": 4026531834,
-    "time_for_children": 4026531834,
-    "cgroup": 4026531835,
-    "user": 4026531837,
-}
-
-
-def _host_ns() -> ev.Namespaces:
-    return ev.Namespaces(**{k: ev.Namespace(inum=v, is_host=True) for k, v in _NS_INUMS.items()})
-
-
-def _root_credentials() -> ev.ProcessCredentials:
-    return ev.ProcessCredentials(
-        uid=0,
-        gid=0,
-        euid=0,
-        egid=0,
-        suid=0,
-        sgid=0,
-        fsuid=0,
-        fsgid=0,
-        securebits=["SecBitNoRoot", "SecBitNoRootLocked", "SecBitKeepCaps"],
-        caps=ev.Capabilities(permitted=CAPS, effective=CAPS, inheritable=[]),
-        user_ns=ev.UserNamespace(level=0, uid=0, gid=0, ns=ev.Namespace(inum=4026531837, is_host=True)),
-    )
-
-
-def _process(*, full: bool) -> ev.Process:
-    """A setuid-root exec on the host; ``full`` adds cap, ns, credentials and binary properties."""
-    p = ev.Process(
-        exec_id=EXEC_ID,
-        pid=52699,
-        uid=0,
-        cwd="/home/user",
-        binary="/usr/bin/sudo",
-        arguments="cat /etc/shadow",
-        flags="execve clone",
-        start_time="2023-09-09T23:27:42.751301124Z",
-        auid=4294967295,
-        parent_exec_id=PARENT_EXEC_ID,
-        refcnt=1,
-        tid=52699,
-        user=ev.UserRecord(name="root"),
-        in_init_tree=False,
-        environment_variables=[
-            ev.EnvVar(key="PATH", value="/usr/sbin:/usr/bin"),
-            ev.EnvVar(key="LANG", value=""),
-        ],
-    )
-    if full:
-        p.cap = ev.Capabilities(permitted=CAPS, effective=["CAP_SETUID", "CAP_SETGID"])
-        p.ns = _host_ns()
-        p.process_credentials = _root_credentials()
-        p.binary_properties = ev.BinaryProperties(
-            setuid=0,
-            privileges_changed=["PRIVILEGES_RAISED_EXEC_FILE_SETUID"],
-            file=ev.FileProperties(
-                inode=ev.InodeProperties(number=str(2**32 + 40_000_123), links=1),
-                path="/usr/bin/sudo",
-            ),
-        )
-    return p
-
-
-def _kernel_parent(*, full: bool) -> ev.Process:
-    """pid 0 and auid 0: wrappers present at zero; in_init_tree True."""
-    p = ev.Process(
-        exec_id=PARENT_EXEC_ID,
-        pid=0,
-        uid=0,
-        cwd="/",
-        binary="<kernel>",
-        flags="procFS auid rootcwd",
-        start_time="2023-09-09T23:00:00Z",
-        auid=0,
-        refcnt=3,
-        tid=0,
-        in_init_tree=True,
-    )
-    if full:
-        p.cap = ev.Capabilities(permitted=CAPS, effective=CAPS, inheritable=CAPS[:2])
-        p.ns = _host_ns()
-        p.process_credentials = _root_credentials()
-    return p
-
-
-def exec_with_parent(full: bool = True) -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        process_exec=ev.ProcessExec(process=_process(full=full), parent=_kernel_parent(full=full)),
-        node_name=NODE,
-        time="2023-09-09T23:27:42.751301124Z",
-    )
-
-
-def _exec_with_ancestors() -> ev.GetEventsResponse:
-    event = exec_with_parent()
-    assert event.process_exec is not None
-    event.process_exec.ancestors = [_kernel_parent(full=False), _kernel_parent(full=True)]
-    return event
-
-
-def _exec_in_pod() -> ev.GetEventsResponse:
-    """Pod with labels and a container start time; empty-but-present sub-messages."""
-    process = ev.Process(
-        exec_id=EXEC_ID,
-        pid=1,
-        uid=1000,
-        cwd="/app",
-        binary="/usr/local/bin/python3",
-        arguments="-m http.server 8080",
-        flags="execve clone",
-        start_time="2024-01-02T03:04:05.123Z",
-        auid=4294967295,
-        pod=ev.Pod(
-            namespace="default",
-            name="web-7d9c6f8b5-x2x4z",
-            uid="a3c9ab0e-6f5b-4c1e-9c5a-0e1f6b1c2d3e",
-            container=ev.Container(
-                id="containerd://4b0d2c1d9e8f",
-                name="web",
-                image=ev.Image(id="docker.io/library/python@sha256:0123abcd", name="python:3.12"),
-                start_time="2024-01-02T03:04:00.000001Z",
-                pid=1,
-                maybe_exec_probe=True,
-            ),
-            pod_labels={"app": "web", "pod-template-hash": "7d9c6f8b5"},
-            workload="web",
-            workload_kind="Deployment",
-            pod_annotations={"kubectl.kubernetes.io/default-container": "web"},
-        ),
-        docker="4b0d2c1d9e8f",
-        parent_exec_id=PARENT_EXEC_ID,
-        cap=ev.Capabilities(),  # present but empty: protojson writes {}
-        ns=ev.Namespaces(uts=ev.Namespace(inum=4026532449), pid=ev.Namespace(inum=4026532452)),
-        tid=1,
-        process_credentials=ev.ProcessCredentials(
-            uid=1000, gid=1000, euid=1000, egid=1000, suid=1000, sgid=1000, fsuid=1000, fsgid=1000
-        ),
-        binary_properties=ev.BinaryProperties(file=ev.FileProperties(inode=ev.InodeProperties())),
-        user=ev.UserRecord(),
-        in_init_tree=False,
-    )
-    return ev.GetEventsResponse(
-        process_exec=ev.ProcessExec(process=process),
-        node_name=NODE,
-        time="2024-01-02T03:04:05.123456Z",
-        cluster_name="prod-eu",
-        node_labels={"kubernetes.io/hostname": NODE, "topology.kubernetes.io/zone": "europe-west1-b"},
-    )
-
-
-def _exit_signal() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        process_exit=ev.ProcessExit(
-            process=_process(full=False),
-            parent=ev.Process(exec_id=PARENT_EXEC_ID, pid=52683, uid=0, binary="/bin/bash", tid=52683),
-            signal="SIGKILL",
-            time="2023-09-09T23:28:01.000000001Z",
-        ),
-        node_name=NODE,
-        time="2023-09-09T23:28:01.000000001Z",
-    )
-
-
-def _exit_status() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        process_exit=ev.ProcessExit(
-            process=ev.Process(exec_id=EXEC_ID, pid=4242, uid=1000, binary="/usr/bin/false", tid=4242),
-            status=3,
-            time="2023-09-09T23:28:02Z",
-            ancestors=[ev.Process(exec_id=PARENT_EXEC_ID, pid=1, uid=0, binary="/sbin/init")],
-        ),
-        node_name=NODE,
-        time="2023-09-09T23:28:02.500Z",
-    )
-
-
-def _rate_limit_info() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        rate_limit_info=ev.RateLimitInfo(number_of_dropped_process_events="18446744073709551615"),
-        node_name=NODE,
-        time="2023-09-09T23:29:00Z",
-    )
-
-
-def _rate_limit_info_zero() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(rate_limit_info=ev.RateLimitInfo(), node_name=NODE)
-
-
 CASES: dict[str, Callable[[], ev.GetEventsResponse]] = {
     "exec_with_parent": exec_with_parent,
     "exec_with_parent_lean": lambda: exec_with_parent(full=False),
-    "exec_with_ancestors": _exec_with_ancestors,
-    "exec_in_pod": _exec_in_pod,
-    "exit_signal": _exit_signal,
-    "exit_status": _exit_status,
-    "rate_limit_info": _rate_limit_info,
-    "rate_limit_info_zero": _rate_limit_info_zero,
+    "exec_with_ancestors": exec_with_ancestors,
+    "exec_in_pod": exec_in_pod,
+    "exit_signal": exit_signal,
+    "exit_status": exit_status,
+    "rate_limit_info": rate_limit_info,
+    "rate_limit_info_zero": rate_limit_info_zero,
     "empty": ev.GetEventsResponse,
 }
 
@@ -283,7 +83,7 @@ def test_from_proto_matches_message_to_dict(name: str) -> None:
 
 def test_proto_values() -> None:
     """Spot-check the message itself: wrappers at zero present, numbers, enums, timestamps."""
-    msg = to_proto(_exec_with_ancestors())
+    msg = to_proto(exec_with_ancestors())
     assert msg.WhichOneof("event") == "process_exec"
     proc, parent = msg.process_exec.process, msg.process_exec.parent
     assert parent.HasField("pid") and parent.pid.value == 0
@@ -312,17 +112,17 @@ def test_proto_values() -> None:
     assert len(msg.process_exec.ancestors) == 2
     assert not proc.HasField("pod")
 
-    pod = to_proto(_exec_in_pod()).process_exec.process
+    pod = to_proto(exec_in_pod()).process_exec.process
     assert dict(pod.pod.pod_labels) == {"app": "web", "pod-template-hash": "7d9c6f8b5"}
     assert pod.pod.container.start_time.ToNanoseconds() == 1704164640_000_001_000
     assert pod.HasField("cap") and pod.HasField("user")  # empty but present
 
-    exit_ = to_proto(_exit_signal()).process_exit
+    exit_ = to_proto(exit_signal()).process_exit
     assert exit_.signal == "SIGKILL" and exit_.status == 0 and exit_.time.nanos == 1
-    assert to_proto(_exit_status()).process_exit.status == 3
-    rli = to_proto(_rate_limit_info()).rate_limit_info
+    assert to_proto(exit_status()).process_exit.status == 3
+    rli = to_proto(rate_limit_info()).rate_limit_info
     assert rli.number_of_dropped_process_events == 2**64 - 1
-    assert to_proto(_rate_limit_info_zero()).HasField("rate_limit_info")
+    assert to_proto(rate_limit_info_zero()).HasField("rate_limit_info")
 
 
 @pytest.mark.parametrize(
@@ -461,7 +261,7 @@ class _Namespaces(ev.Namespaces):
 def test_struct_subclass_converts() -> None:
     event = exec_with_parent()
     assert event.process_exec is not None and event.process_exec.process is not None
-    event.process_exec.process.ns = _Namespaces(**msgspec.structs.asdict(_host_ns()))
+    event.process_exec.process.ns = _Namespaces(**msgspec.structs.asdict(host_namespaces()))
     got = json_format.MessageToDict(to_proto(event), preserving_proto_field_name=True)
     assert got == json.loads(ev.encode_json(event))
 
@@ -508,7 +308,7 @@ def test_all_event_structs_prepare() -> None:
 
 
 def test_generic_api() -> None:
-    creds = _root_credentials()
+    creds = root_credentials()
     msg = convert.struct_to_proto(creds, tetragon_pb2.ProcessCredentials)
     assert isinstance(msg, tetragon_pb2.ProcessCredentials)
     assert convert.proto_to_struct(msg, ev.ProcessCredentials) == creds
@@ -538,8 +338,8 @@ def _process_fields() -> list[str]:
 @pytest.mark.parametrize("field", _process_fields())
 def test_each_process_field_alone(field: str) -> None:
     """Every Process field converts on its own: set (from the full process), and at zero."""
-    full = _process(full=True)
-    pod_exec = _exec_in_pod().process_exec
+    full = sudo_process(full=True)
+    pod_exec = exec_in_pod().process_exec
     assert pod_exec is not None and pod_exec.process is not None
     full.pod = pod_exec.process.pod
     full.docker = "4b0d2c1d9e8f"

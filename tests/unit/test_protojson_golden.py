@@ -21,213 +21,25 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from tests.unit.samples import (
+    NODE,
+    exec_in_pod_plain,
+    exec_on_host,
+    exit_signal_sleep,
+    exit_status,
+    rate_limit_info,
+    rate_limit_info_zero,
+)
 from tetragon_core import events as ev
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 
-NODE = "gke-john-632-default-pool-7041cac0-9s95"
-EXEC_ID = "Z2tlLWpvaG4tNjMyLWRlZmF1bHQtcG9vbC03MDQxY2FjMC05czk1OjEzNTQ4Njc0MzIxMzczOjUyNjk5"
-PARENT_EXEC_ID = "Z2tlLWpvaG4tNjMyLWRlZmF1bHQtcG9vbC03MDQxY2FjMC05czk1OjEzNTQ4NjcwOTg2OTQ4OjUyNjgz"
-ALL_CAPS = [
-    "CAP_CHOWN",
-    "DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_ADMIN",
-    "CAP_SYS_ADMIN",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-]
-HOST_NS = ev.Namespaces(
-    uts=ev.Namespace(inum=4026531838, is_host=True),
-    ipc=ev.Namespace(inum=4026531839, is_host=True),
-    mnt=ev.Namespace(inum=4026531841, is_host=True),
-    pid=ev.Namespace(inum=4026531836, is_host=True),
-    pid_for_children=ev.Namespace(inum=4026531836, is_host=True),
-    net=ev.Namespace(inum=4026531840, is_host=True),
-    time=ev.Namespace(inum=4026531834, is_host=True),
-    time_for_children=ev.Namespace(inum=4026531834, is_host=True),
-    cgroup=ev.Namespace(inum=4026531835, is_host=True),
-    user=ev.Namespace(inum=4026531837, is_host=True),
-)
-
-
-def _root_credentials() -> ev.ProcessCredentials:
-    return ev.ProcessCredentials(
-        uid=0,
-        gid=0,
-        euid=0,
-        egid=0,
-        suid=0,
-        sgid=0,
-        fsuid=0,
-        fsgid=0,
-        securebits=["SecBitNoRoot", "SecBitNoRootLocked", "SecBitKeepCaps"],
-        caps=ev.Capabilities(permitted=ALL_CAPS, effective=ALL_CAPS, inheritable=[]),
-        user_ns=ev.UserNamespace(level=0, uid=0, gid=0, ns=ev.Namespace(inum=4026531837, is_host=True)),
-    )
-
-
-def _exec_on_host() -> ev.GetEventsResponse:
-    """A setuid-root exec on the host, with a pid-0 (kernel) parent and full credentials."""
-    process = ev.Process(
-        exec_id=EXEC_ID,
-        pid=52699,
-        uid=0,
-        cwd="/",
-        binary="/usr/bin/sudo",
-        arguments="cat /etc/shadow",
-        flags="execve rootcwd clone",
-        start_time="2023-09-09T23:27:42.751301124Z",
-        auid=4294967295,
-        parent_exec_id=PARENT_EXEC_ID,
-        refcnt=1,
-        cap=ev.Capabilities(permitted=ALL_CAPS, effective=["CAP_SETUID", "CAP_SETGID"]),
-        ns=HOST_NS,
-        tid=52699,
-        process_credentials=_root_credentials(),
-        binary_properties=ev.BinaryProperties(
-            setuid=0,
-            privileges_changed=["PRIVILEGES_RAISED_EXEC_FILE_SETUID"],
-            file=ev.FileProperties(
-                inode=ev.InodeProperties(number=str(2**32 + 40_000_123), links=1),
-                path="/usr/bin/sudo",
-            ),
-        ),
-        user=ev.UserRecord(name="root"),
-        in_init_tree=True,
-        environment_variables=[
-            ev.EnvVar(key="PATH", value="/usr/sbin:/usr/bin"),
-            ev.EnvVar(key="LANG", value=""),
-        ],
-    )
-    parent = ev.Process(
-        exec_id=PARENT_EXEC_ID,
-        pid=0,
-        uid=0,
-        cwd="/",
-        binary="<kernel>",
-        flags="procFS",
-        start_time="2023-09-09T23:00:00Z",
-        auid=0,
-        refcnt=3,
-        ns=HOST_NS,
-        tid=0,
-        in_init_tree=False,
-    )
-    return ev.GetEventsResponse(
-        process_exec=ev.ProcessExec(process=process, parent=parent, ancestors=[parent]),
-        node_name=NODE,
-        time="2023-09-09T23:27:42.751301124Z",
-    )
-
-
-def _exec_in_pod() -> ev.GetEventsResponse:
-    """A container exec: pod metadata, labels, empty-but-present sub-messages, cluster fields."""
-    process = ev.Process(
-        exec_id=EXEC_ID,
-        pid=1,
-        uid=1000,
-        cwd="/app",
-        binary="/usr/local/bin/python3",
-        arguments="-m http.server 8080",
-        flags="execve clone",
-        start_time="2024-01-02T03:04:05.123Z",
-        auid=4294967295,
-        pod=ev.Pod(
-            namespace="default",
-            name="web-7d9c6f8b5-x2x4z",
-            uid="a3c9ab0e-6f5b-4c1e-9c5a-0e1f6b1c2d3e",
-            container=ev.Container(
-                id="containerd://4b0d2c1d9e8f",
-                name="web",
-                image=ev.Image(id="docker.io/library/python@sha256:0123abcd", name="python:3.12"),
-                start_time="2024-01-02T03:04:00Z",
-                pid=1,
-                maybe_exec_probe=False,
-            ),
-            pod_labels={"app": "web", "pod-template-hash": "7d9c6f8b5"},
-            workload="web",
-            workload_kind="Deployment",
-        ),
-        docker="4b0d2c1d9e8f",
-        parent_exec_id=PARENT_EXEC_ID,
-        cap=ev.Capabilities(),  # present but empty: protojson writes {}
-        ns=ev.Namespaces(uts=ev.Namespace(inum=4026532449), pid=ev.Namespace(inum=4026532452)),
-        tid=1,
-        process_credentials=ev.ProcessCredentials(
-            uid=1000, gid=1000, euid=1000, egid=1000, suid=1000, sgid=1000, fsuid=1000, fsgid=1000
-        ),
-        binary_properties=ev.BinaryProperties(file=ev.FileProperties(inode=ev.InodeProperties())),
-        in_init_tree=False,
-    )
-    return ev.GetEventsResponse(
-        process_exec=ev.ProcessExec(process=process),
-        node_name=NODE,
-        time="2024-01-02T03:04:05.123456Z",
-        cluster_name="prod-eu",
-        node_labels={"kubernetes.io/hostname": NODE, "topology.kubernetes.io/zone": "europe-west1-b"},
-    )
-
-
-def _exit_killed() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        process_exit=ev.ProcessExit(
-            process=ev.Process(
-                exec_id=EXEC_ID,
-                pid=52699,
-                uid=0,
-                binary="/usr/bin/sleep",
-                arguments="1000",
-                flags="execve clone",
-                auid=4294967295,
-                tid=52699,
-            ),
-            parent=ev.Process(exec_id=PARENT_EXEC_ID, pid=52683, uid=0, binary="/bin/bash", tid=52683),
-            signal="SIGKILL",
-            time="2023-09-09T23:28:01.000000001Z",
-        ),
-        node_name=NODE,
-        time="2023-09-09T23:28:01.000000001Z",
-    )
-
-
-def _exit_status() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        process_exit=ev.ProcessExit(
-            process=ev.Process(exec_id=EXEC_ID, pid=4242, uid=1000, binary="/usr/bin/false", tid=4242),
-            status=3,
-            time="2023-09-09T23:28:02Z",
-            ancestors=[ev.Process(exec_id=PARENT_EXEC_ID, pid=1, uid=0, binary="/sbin/init")],
-        ),
-        node_name=NODE,
-        time="2023-09-09T23:28:02.500Z",
-    )
-
-
-def _rate_limit_info() -> ev.GetEventsResponse:
-    return ev.GetEventsResponse(
-        rate_limit_info=ev.RateLimitInfo(number_of_dropped_process_events="18446744073709551615"),
-        node_name=NODE,
-        time="2023-09-09T23:29:00Z",
-    )
-
-
-def _empty_rate_limit_info() -> ev.GetEventsResponse:
-    """Zero drops: the event key stays, its body is {} (uint64 "0" is the zero value)."""
-    return ev.GetEventsResponse(rate_limit_info=ev.RateLimitInfo(), node_name=NODE)
-
-
 CASES = {
-    "exec_on_host": _exec_on_host,
-    "exec_in_pod": _exec_in_pod,
-    "exit_sigkill": _exit_killed,
-    "exit_status": _exit_status,
-    "rate_limit_info": _rate_limit_info,
-    "rate_limit_info_zero": _empty_rate_limit_info,
+    "exec_on_host": exec_on_host,
+    "exec_in_pod": exec_in_pod_plain,
+    "exit_sigkill": exit_signal_sleep,
+    "exit_status": exit_status,
+    "rate_limit_info": rate_limit_info,
+    "rate_limit_info_zero": rate_limit_info_zero,
 }
 
 
@@ -266,7 +78,7 @@ def test_encode_json_is_protojson(name: str) -> None:
 
 def test_exec_shapes() -> None:
     """Spot-check the protojson shapes that are easy to get wrong."""
-    got = json.loads(ev.encode_json(_exec_on_host()))
+    got = json.loads(ev.encode_json(exec_on_host()))
     assert list(got) == ["process_exec", "node_name", "time"]
     assert got["time"] == "2023-09-09T23:27:42.751301124Z"
     proc, parent = got["process_exec"]["process"], got["process_exec"]["parent"]
@@ -287,16 +99,16 @@ def test_exec_shapes() -> None:
     assert proc["environment_variables"] == [{"Key": "PATH", "Value": "/usr/sbin:/usr/bin"}, {"Key": "LANG"}]
     assert "refcnt" in parent and "docker" not in proc  # zero scalars omitted
 
-    exit_ = json.loads(ev.encode_json(_exit_killed()))["process_exit"]
+    exit_ = json.loads(ev.encode_json(exit_signal_sleep()))["process_exit"]
     assert exit_["signal"] == "SIGKILL" and "status" not in exit_
-    exit3 = json.loads(ev.encode_json(_exit_status()))["process_exit"]
+    exit3 = json.loads(ev.encode_json(exit_status()))["process_exit"]
     assert exit3["status"] == 3 and "signal" not in exit3
 
-    assert json.loads(ev.encode_json(_empty_rate_limit_info())) == {"rate_limit_info": {}, "node_name": NODE}
+    assert json.loads(ev.encode_json(rate_limit_info_zero())) == {"rate_limit_info": {}, "node_name": NODE}
 
 
 def test_process_keys_in_field_number_order() -> None:
-    got = json.loads(ev.encode_json(_exec_on_host()))["process_exec"]["process"]
+    got = json.loads(ev.encode_json(exec_on_host()))["process_exec"]["process"]
     numbers = {f.name: f.number for f in tetragon_pb2.Process.DESCRIPTOR.fields}
     assert len(got) == len(numbers) - 2  # every Process field but pod and docker is set
     assert list(got) == sorted(got, key=numbers.__getitem__)
