@@ -24,8 +24,22 @@ def channel(address: str) -> Channel:
     return Channel(host, addr.port)
 
 
-async def unary(address: str, rpc: str, request: Any, reply_type: Any, timeout: float) -> Any:
-    """Call one unary RPC."""
+async def unary(
+    address: str, rpc: str, request: Any, reply_type: Any, timeout: float, retries: int = 1
+) -> Any:
+    """Call one unary RPC; a refused or timed-out connection is retried ``retries`` times with
+    exponential backoff (1 s, 2 s, …), as tetra's ``--retries``."""
+    for attempt in range(retries + 1):
+        try:
+            return await _unary_once(address, rpc, request, reply_type, timeout)
+        except (TimeoutError, OSError):
+            if attempt == retries:
+                raise
+            await asyncio.sleep(2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _unary_once(address: str, rpc: str, request: Any, reply_type: Any, timeout: float) -> Any:
     ch = channel(address)
     try:
         async with ch.request(
@@ -58,18 +72,12 @@ async def get_events(
         ch.close()
 
 
-async def health(address: str, timeout: float) -> Any:
-    return await unary(
-        address,
-        "GetHealth",
-        tetragon_pb2.GetHealthStatusRequest(),
-        tetragon_pb2.GetHealthStatusResponse,
-        timeout,
-    )
+async def health(address: str, timeout: float, retries: int = 1) -> Any:
+    req = tetragon_pb2.GetHealthStatusRequest()
+    return await unary(address, "GetHealth", req, tetragon_pb2.GetHealthStatusResponse, timeout, retries)
 
 
-async def version(address: str, timeout: float) -> str:
-    reply = await unary(
-        address, "GetVersion", sensors_pb2.GetVersionRequest(), sensors_pb2.GetVersionResponse, timeout
-    )
+async def version(address: str, timeout: float, retries: int = 1) -> str:
+    req = sensors_pb2.GetVersionRequest()
+    reply = await unary(address, "GetVersion", req, sensors_pb2.GetVersionResponse, timeout, retries)
     return str(reply.version)

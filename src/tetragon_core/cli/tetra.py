@@ -147,15 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "version":
             print(f"CLI version: {__version__}")
             if args.server:
-                print(f"Server version: {asyncio.run(grpc_client.version(address, timeout))}")
+                print(f"Server version: {asyncio.run(grpc_client.version(address, timeout, args.retries))}")
             return 0
         if args.command == "status":
-            reply = asyncio.run(grpc_client.health(address, timeout))
+            reply = asyncio.run(grpc_client.health(address, timeout, args.retries))
             for hs in reply.health_status:
                 print(f"Health Status: {tetragon_pb2.HealthStatusResult.Name(hs.status)}")
             return 0
         if args.command in ("sensors", "loglevel", "debug"):
-            return run_admin(args, address, timeout)
+            return run_admin(args, address, timeout, args.retries)
         if args.command == "getevents":
             color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
             req = build_request(args)

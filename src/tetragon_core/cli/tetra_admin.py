@@ -41,40 +41,34 @@ def add_admin_commands(sub: Any) -> None:
     pc.add_argument("--skip-zero-refcnt", action="store_true", help="Skip entries with refcnt 0")
 
 
-def _call(address: str, rpc: str, req: Any, timeout: float) -> Any:
-    return asyncio.run(unary(address, rpc, req, getattr(sensors_pb2, f"{rpc}Response"), timeout))
+def _call_rpc(address: str, rpc: str, req: Any, timeout: float, retries: int) -> Any:
+    return asyncio.run(unary(address, rpc, req, getattr(sensors_pb2, f"{rpc}Response"), timeout, retries))
 
 
-def run_admin(args: argparse.Namespace, address: str, timeout: float) -> int:
+def run_admin(args: argparse.Namespace, address: str, timeout: float, retries: int = 1) -> int:
     """Run one admin subcommand; returns the exit status."""
+
+    def _call(rpc: str, req: Any) -> Any:
+        return _call_rpc(address, rpc, req, timeout, retries)
+
     if args.command == "sensors":
         if args.action == "list":
-            reply = _call(address, "ListSensors", sensors_pb2.ListSensorsRequest(), timeout)
+            reply = _call("ListSensors", sensors_pb2.ListSensorsRequest())
             print(f"{'Sensor':<24} {'Enabled':<8} Collection")
             for s in reply.sensors:
                 print(f"{s.name:<24} {str(s.enabled).lower():<8} {s.collection}")
             return 0
         rpc = {"enable": "EnableSensor", "disable": "DisableSensor", "rm": "RemoveSensor"}[args.action]
-        _call(address, rpc, getattr(sensors_pb2, f"{rpc}Request")(name=args.name), timeout)
+        _call(rpc, getattr(sensors_pb2, f"{rpc}Request")(name=args.name))
         return 0
     if args.command == "loglevel":
         if args.action == "get":
-            reply = _call(
-                address,
-                "GetDebug",
-                sensors_pb2.GetDebugRequest(flag=sensors_pb2.CONFIG_FLAG_LOG_LEVEL),
-                timeout,
-            )
+            reply = _call("GetDebug", sensors_pb2.GetDebugRequest(flag=sensors_pb2.CONFIG_FLAG_LOG_LEVEL))
             name = sensors_pb2.LogLevel.Name(reply.level).removeprefix("LOG_LEVEL_").lower()
             print(f"Current log level: {name}")
             return 0
         level = sensors_pb2.LogLevel.Value("LOG_LEVEL_" + _LEVELS[args.level])
-        _call(
-            address,
-            "SetDebug",
-            sensors_pb2.SetDebugRequest(flag=sensors_pb2.CONFIG_FLAG_LOG_LEVEL, level=level),
-            timeout,
-        )
+        _call("SetDebug", sensors_pb2.SetDebugRequest(flag=sensors_pb2.CONFIG_FLAG_LOG_LEVEL, level=level))
         print(f"Log level set to: {args.level}")
         return 0
     if args.command == "debug" and args.action == "processcache":
@@ -82,7 +76,7 @@ def run_admin(args: argparse.Namespace, address: str, timeout: float) -> int:
             flag=sensors_pb2.CONFIG_FLAG_DUMP_PROCESS_CACHE,
             dump=sensors_pb2.DumpProcessCacheReqArgs(skip_zero_refcnt=args.skip_zero_refcnt),
         )
-        reply = _call(address, "GetDebug", req, timeout)
+        reply = _call("GetDebug", req)
         for p in reply.processes.processes:
             d = json_format.MessageToDict(p, preserving_proto_field_name=True)
             sys.stdout.write(json.dumps(d, separators=(",", ":")) + "\n")
