@@ -40,6 +40,7 @@ from tetragon_core.grpc.state import AgentState, SensorInfo
 from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
+from tetragon_core.policy.registry import PolicyRegistry
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
@@ -274,7 +275,7 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
-                state = AgentState(cache=cache)
+                state = AgentState(cache=cache, policies=PolicyRegistry(lambda: set(discover())))
                 loaded = {ls.sensor.name for ls in self.loaded}
                 state.sensors = [
                     SensorInfo(n, n in loaded, "base" if n in loaded else "")

@@ -144,7 +144,7 @@ for msg in it:
     out = [json.loads(x) for x in r.stdout.splitlines()]
     assert out[0] == {"health": "HEALTH_STATUS_RUNNING"}
     assert out[1]["version"]
-    assert out[2]["add"] == "UNIMPLEMENTED" and "policy engine" in out[2]["details"]
+    assert out[2]["add"] == "INVALID_ARGUMENT" and "AddTracingPolicy" in out[2]["details"]
     exec_ev, exit_ev = out[3], out[4]
     p = exec_ev["process_exec"]["process"]
     assert p["binary"] == "/bin/true" and p["flags"] == "execve clone"
@@ -298,3 +298,44 @@ def test_sensor_and_debug_rpcs_through_tetra(start_agent) -> None:
     assert mine["refcnt"] >= 1 and mine["refcnt_ops"]["process++"] == 1
     assert mine["color"]
     assert all(d["refcnt"] > 0 for d in dump)
+
+
+def test_tracing_policy_rpcs_through_tetra(start_agent, tmp_path: Path) -> None:
+    port = _port()
+    addr = f"127.0.0.1:{port}"
+    start_agent("--server-address", addr)
+
+    def tetra(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TETRA, "--server-address", addr, *a], capture_output=True, text=True, timeout=30
+        )
+
+    policy = ROOT.parent / "shared" / "reference" / "policies" / "rawtp.yaml"
+    r = tetra("tp", "add", str(policy))
+    assert r.returncode == 0, r.stderr
+    again = tetra("tp", "add", str(policy))
+    assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: bad}\nspec:\n"
+        "  tracepoints:\n  - {subsystem: raw_syscalls, event: sys_enter, selectors: "
+        "[{matchArgs: [{index: 4, operator: Equl, values: ['1']}]}]}\n"
+    )
+    r = tetra("tp", "add", str(bad))
+    assert r.returncode == 1 and "INVALID_ARGUMENT" in r.stderr
+    assert "spec.tracepoints[0].selectors[0].matchArgs[0].operator: unknown operator 'Equl'" in r.stderr
+
+    listed = json.loads(tetra("tp", "list", "-o", "json").stdout)["policies"]
+    (p,) = listed
+    name = p["name"]
+    assert p["state"] == "TP_STATE_LOAD_ERROR" and p["sensors"] == ["generic_tracepoint"]
+    assert "no installed sensor serves this section" in p["error"]
+    r = tetra("tp", "enable", name)
+    assert r.returncode == 1 and "FAILED_PRECONDITION" in r.stderr
+    assert tetra("tp", "set-mode", name, "monitor").returncode == 0
+    (p,) = json.loads(tetra("tp", "list", "-o", "json").stdout)["policies"]
+    assert p["mode"] == "TP_MODE_MONITOR"
+    assert tetra("tp", "delete", name).returncode == 0
+    assert json.loads(tetra("tp", "list", "-o", "json").stdout).get("policies", []) == []
+    gone = tetra("tp", "delete", name)
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr

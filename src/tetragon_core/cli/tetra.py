@@ -16,6 +16,7 @@ from grpclib import GRPCError
 from tetragon_core import __version__
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
+from tetragon_core.cli.tetra_policy import add_policy_commands, run_policy
 from tetragon_core.cli.tetra_request import add_filter_flags, build_request
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.exceptions import TetragonError
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--server", action="store_true", help="Also ask the server for its version")
     sub.add_parser("status", help="Print health status")
     add_admin_commands(sub)
+    add_policy_commands(sub)
     ge = sub.add_parser("getevents", help="Print events")
     ge.add_argument("-o", "--output", choices=("json", "compact"), default="json", help="Output format")
     ge.add_argument(
@@ -154,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             for hs in reply.health_status:
                 print(f"Health Status: {tetragon_pb2.HealthStatusResult.Name(hs.status)}")
             return 0
+        if args.command in ("tracingpolicy", "tp"):
+            return run_policy(args, address, timeout, args.retries)
         if args.command in ("sensors", "loglevel", "debug"):
             return run_admin(args, address, timeout, args.retries)
         if args.command == "getevents":

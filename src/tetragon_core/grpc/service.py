@@ -21,6 +21,7 @@ from tetragon_core.fieldfilters import compile_field_filters
 from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.debug import change_sensor, get_debug, list_sensors, set_debug
 from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.policies import handle
 from tetragon_core.grpc.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,6 @@ def _msg(name: str) -> Any:
 
 # RPC name -> (request, response, what is missing)
 _NOT_YET: dict[str, str] = {
-    "AddTracingPolicy": "tracing policies arrive with the policy engine",
-    "DeleteTracingPolicy": "tracing policies arrive with the policy engine",
-    "ListTracingPolicies": "tracing policies arrive with the policy engine",
-    "ConfigureTracingPolicy": "tracing policies arrive with the policy engine",
-    "EnableTracingPolicy": "tracing policies arrive with the policy engine",
-    "DisableTracingPolicy": "tracing policies arrive with the policy engine",
     "ListDomains": "not served yet",
     "GetInfo": "not served yet",
     "RuntimeHook": "runtime hooks are not served yet",
@@ -104,6 +99,13 @@ class FineGuidanceSensors:
 
         return handler
 
+    def _policy_rpc(self, rpc: str) -> Any:
+        async def handler(stream: Stream[Any, Any]) -> None:
+            req = await stream.recv_message()
+            await stream.send_message(handle(self.state.policies, rpc, req))
+
+        return handler
+
     async def _get_debug(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
         await stream.send_message(get_debug(self.state, req))
@@ -124,6 +126,17 @@ class FineGuidanceSensors:
                 unary("DisableSensor", self._sensor_rpc("DisableSensor")),
                 unary("RemoveSensor", self._sensor_rpc("RemoveSensor")),
                 unary("GetDebug", self._get_debug),
+                *(
+                    unary(rpc, self._policy_rpc(rpc))
+                    for rpc in (
+                        "AddTracingPolicy",
+                        "DeleteTracingPolicy",
+                        "ListTracingPolicies",
+                        "EnableTracingPolicy",
+                        "DisableTracingPolicy",
+                        "ConfigureTracingPolicy",
+                    )
+                ),
                 unary("SetDebug", self._set_debug),
             ]
         )

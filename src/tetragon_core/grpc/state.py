@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tetragon_core.policy.registry import PolicyRegistry
 from tetragon_core.process.cache import ProcessCache
 
 
@@ -24,3 +25,6 @@ class AgentState:
     cache: ProcessCache | None = None
     #: sensors the agent cannot run without (the base exec/exit sensor)
     required: frozenset[str] = frozenset({"execve"})
+    policies: PolicyRegistry = field(
+        default_factory=lambda: PolicyRegistry(lambda: set())  # replaced by the agent's
+    )
