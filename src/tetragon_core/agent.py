@@ -41,6 +41,7 @@ from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.policy.registry import PolicyRegistry
+from tetragon_core.policy.startup import load_startup_policies
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
@@ -93,6 +94,7 @@ class Agent:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _event_cache: EventCache | None = None
+    policies: PolicyRegistry = field(default_factory=lambda: PolicyRegistry(lambda: set(discover())))
     _export_transform: Transform | None = None
     _redactor: Redactor | None = None
 
@@ -267,6 +269,8 @@ class Agent:
                     dispatch(msg)
                 flush()
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
+            # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
+            load_startup_policies(self.policies, cfg.tracing_policy, cfg.tracing_policy_dir)
             # What start-up built lives as long as the agent: keep it out of every future collection.
             gc.freeze()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
@@ -275,7 +279,7 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
-                state = AgentState(cache=cache, policies=PolicyRegistry(lambda: set(discover())))
+                state = AgentState(cache=cache, policies=self.policies)
                 loaded = {ls.sensor.name for ls in self.loaded}
                 state.sensors = [
                     SensorInfo(n, n in loaded, "base" if n in loaded else "")

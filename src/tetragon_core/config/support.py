@@ -12,7 +12,6 @@ _POLICY_FILTER = "policy filtering (pod/namespace selectors) is not built in thi
 _AGGREGATION = "JSON export aggregation is not built in this agent"
 _PROFILING = "Go runtime profiling has no equivalent in this agent"
 _PROG_SIZE = "BPF program variants are chosen by kernel probing only"
-_POLICY_ENGINE = "tracing policies arrive with the policy engine"
 _SERVERS = "gRPC/health servers not built yet"
 
 UNSUPPORTED: dict[str, str] = {
@@ -42,8 +41,6 @@ UNSUPPORTED: dict[str, str] = {
     "memprofile": _PROFILING,
     "netns-dir": "network namespace resolution is not built yet",
     "pprof-address": _PROFILING,
-    "tracing-policy": _POLICY_ENGINE,
-    "tracing-policy-dir": _POLICY_ENGINE,
 }
 
 
