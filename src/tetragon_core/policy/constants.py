@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from tetragon_core.process.caps import CAPABILITY_NAMES
+
 API_VERSION: Final = "cilium.io/v1alpha1"
 KIND_CLUSTER: Final = "TracingPolicy"
 KIND_NAMESPACED: Final = "TracingPolicyNamespaced"
@@ -202,53 +204,10 @@ LIST_TYPES: Final = ("syscalls", "generated_syscalls", "generated_ftrace")
 POLICY_MODES: Final = ("enforce", "monitor")
 OVERRIDE_METHODS: Final = ("fmod-ret", "override-return")
 
+# Linux capability names as policies write them, by number. The same table as the event enum,
+# whose value 1 is spelled "DAC_OVERRIDE" (an upstream quirk that policies do not share).
 CAPABILITIES: Final[dict[str, int]] = {
-    name: i
-    for i, name in enumerate(
-        (
-            "CAP_CHOWN",
-            "CAP_DAC_OVERRIDE",
-            "CAP_DAC_READ_SEARCH",
-            "CAP_FOWNER",
-            "CAP_FSETID",
-            "CAP_KILL",
-            "CAP_SETGID",
-            "CAP_SETUID",
-            "CAP_SETPCAP",
-            "CAP_LINUX_IMMUTABLE",
-            "CAP_NET_BIND_SERVICE",
-            "CAP_NET_BROADCAST",
-            "CAP_NET_ADMIN",
-            "CAP_NET_RAW",
-            "CAP_IPC_LOCK",
-            "CAP_IPC_OWNER",
-            "CAP_SYS_MODULE",
-            "CAP_SYS_RAWIO",
-            "CAP_SYS_CHROOT",
-            "CAP_SYS_PTRACE",
-            "CAP_SYS_PACCT",
-            "CAP_SYS_ADMIN",
-            "CAP_SYS_BOOT",
-            "CAP_SYS_NICE",
-            "CAP_SYS_RESOURCE",
-            "CAP_SYS_TIME",
-            "CAP_SYS_TTY_CONFIG",
-            "CAP_MKNOD",
-            "CAP_LEASE",
-            "CAP_AUDIT_WRITE",
-            "CAP_AUDIT_CONTROL",
-            "CAP_SETFCAP",
-            "CAP_MAC_OVERRIDE",
-            "CAP_MAC_ADMIN",
-            "CAP_SYSLOG",
-            "CAP_WAKE_ALARM",
-            "CAP_BLOCK_SUSPEND",
-            "CAP_AUDIT_READ",
-            "CAP_PERFMON",
-            "CAP_BPF",
-            "CAP_CHECKPOINT_RESTORE",
-        )
-    )
+    (name if name.startswith("CAP_") else "CAP_" + name): i for i, name in enumerate(CAPABILITY_NAMES)
 }
 
 
