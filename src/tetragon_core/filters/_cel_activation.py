@@ -29,54 +29,37 @@ def _plain(other: Any) -> int | Any:
     return int(other) if isinstance(other, celtypes.IntType | celtypes.UintType) else other
 
 
-class _Uint(celtypes.UintType):
+class _MixedCompare:
+    """Comparisons on the plain integer value, so ``int`` and ``uint`` CEL values compare."""
+
+    def __eq__(self, other: Any) -> bool:
+        return bool(int(self) == _plain(other))  # type: ignore[call-overload]
+
+    def __ne__(self, other: Any) -> bool:
+        return bool(int(self) != _plain(other))  # type: ignore[call-overload]
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(int(self) < _plain(other))  # type: ignore[call-overload]
+
+    def __le__(self, other: Any) -> bool:
+        return bool(int(self) <= _plain(other))  # type: ignore[call-overload]
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(int(self) > _plain(other))  # type: ignore[call-overload]
+
+    def __ge__(self, other: Any) -> bool:
+        return bool(int(self) >= _plain(other))  # type: ignore[call-overload]
+
+    def __hash__(self) -> int:
+        return int.__hash__(self)  # type: ignore[arg-type]
+
+
+class _Uint(_MixedCompare, celtypes.UintType):
     """A ``uint`` field value; also compares with ``int`` values (``pid == 42`` and ``pid == 42u``)."""
 
-    def __eq__(self, other: Any) -> bool:
-        return int(self) == _plain(other)
 
-    def __ne__(self, other: Any) -> bool:
-        return int(self) != _plain(other)
-
-    def __lt__(self, other: Any) -> bool:
-        return bool(int(self) < _plain(other))
-
-    def __le__(self, other: Any) -> bool:
-        return bool(int(self) <= _plain(other))
-
-    def __gt__(self, other: Any) -> bool:
-        return bool(int(self) > _plain(other))
-
-    def __ge__(self, other: Any) -> bool:
-        return bool(int(self) >= _plain(other))
-
-    def __hash__(self) -> int:
-        return int.__hash__(self)
-
-
-class _Int(celtypes.IntType):
+class _Int(_MixedCompare, celtypes.IntType):
     """An ``int`` field value; also compares with ``uint`` values."""
-
-    def __eq__(self, other: Any) -> bool:
-        return int(self) == _plain(other)
-
-    def __ne__(self, other: Any) -> bool:
-        return int(self) != _plain(other)
-
-    def __lt__(self, other: Any) -> bool:
-        return bool(int(self) < _plain(other))
-
-    def __le__(self, other: Any) -> bool:
-        return bool(int(self) <= _plain(other))
-
-    def __gt__(self, other: Any) -> bool:
-        return bool(int(self) > _plain(other))
-
-    def __ge__(self, other: Any) -> bool:
-        return bool(int(self) >= _plain(other))
-
-    def __hash__(self) -> int:
-        return int.__hash__(self)
 
 
 # --- the proto-shaped view of event Structs ---------------------------------------------------------
