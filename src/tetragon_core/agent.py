@@ -147,7 +147,7 @@ class Agent:
             ProcfsSnapshot: lambda snap: manager.handle_procfs(snap.messages),
         }
         unknown = self.registry.counter(
-            "tetragon_errors_total", "The total number of Tetragon errors.", ("error",)
+            "tetragon_errors_total", "The total number of Tetragon errors.", ("type",)
         )
         pending: list[GetEventsResponse] = []
         append = pending.append

@@ -69,6 +69,11 @@ class Registry:
         if m is None:
             m = Metric(name, help, kind, labels)
             self._metrics[name] = m
+        elif (m.kind, m.labels) != (kind, labels):
+            # Two owners of one family must agree, or one of them writes series under wrong labels.
+            raise ValueError(
+                f"metric {name} registered as {m.kind}{list(m.labels)}, requested as {kind}{list(labels)}"
+            )
         return m
 
     def __iter__(self) -> Iterator[Metric]:
