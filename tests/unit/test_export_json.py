@@ -273,3 +273,26 @@ def test_write_errors_are_survived(tmp_path: Path) -> None:
         assert exp.flush(5)
     assert [o["process_exec"]["process"]["pid"] for o in read_lines(tmp_path / "t.log")] == [1001]
     assert reg["tetragon_events_exported_total"].get() == 1
+
+
+def test_idle_exporter_writes_due_reports(tmp_path: Path) -> None:
+    """With no events arriving, the writer still asks the transform for due reports (rate_limit_info)."""
+    report = ev.GetEventsResponse(
+        rate_limit_info=ev.RateLimitInfo(number_of_dropped_process_events="7"), node_name="n"
+    )
+    calls: list[int] = []
+
+    def transform(batch: list[ev.GetEventsResponse]) -> list[ev.GetEventsResponse]:
+        calls.append(len(batch))
+        return [*batch, report] if not batch and len(calls) == 1 else batch
+
+    path = tmp_path / "t.log"
+    with JsonExporter(path, registry=Registry(), queue_size=10, transform=transform):
+        deadline = time.monotonic() + 5
+        while not path.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    lines = path.read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"rate_limit_info": {"number_of_dropped_process_events": "7"}, "node_name": "n"}
+    ]
+    assert calls[0] == 0

@@ -230,6 +230,9 @@ class JsonExporter:
                 self._file.tick()
             except OSError:
                 self._log_error("JSON export file rotation failed")
+            if self._transform is not None:
+                # A quiet stream still gets its periodic reports (rate_limit_info) on time.
+                self._write_batch([])
 
     def _write_batch(self, batch: list[GetEventsResponse]) -> None:
         if self._transform is not None:
