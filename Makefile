@@ -9,8 +9,9 @@ BPF_HDRS  := $(wildcard bpf/lib/*.h)
 
 # sensor object -> its source
 EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
+TP_OBJ    := plugins/tracepoint/src/tetragon_sensor_tracepoint/bpf/bpf_generic_tracepoint.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o
-BPF_OBJS  := $(EXEC_OBJ) $(PROBE_OBJS)
+BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(PROBE_OBJS)
 
 .PHONY: all install bpf test check test-unit lint run bench bench-build clean
 all: install
@@ -26,6 +27,10 @@ $(VMLINUX):
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(EXEC_OBJ): bpf/exec/bpf_execve.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(TP_OBJ): bpf/tracepoint/bpf_generic_tracepoint.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

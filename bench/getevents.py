@@ -11,10 +11,13 @@ Each trial then:
 * GetEvents: the real server pieces (``EventHub`` + ``start_server``) listen on 127.0.0.1:<free
   port> in this process, pinned to CPU 0; a client subprocess pinned to CPU 1 (``taskset -c 1``)
   streams GetEvents with grpclib (``tetragon_core.cli.grpc_client.get_events``, what ``tetra
-  getevents`` uses) and counts messages until it has N. The server side feeds the hub with
+  getevents`` uses; every message is decoded) and counts messages until it has N. The server
+  writes the messages it finds queued together, several per HTTP/2 DATA write
+  (``tetragon_core.grpc.eventstream``). The server side feeds the hub with
   ``submit_many`` in batches, topping the client's queue up whenever it runs (the queue holds N, so
   it cannot overflow; ``tetragon_notify_overflowed_events_total`` is checked anyway). The rate is
-  N over the client's time from the first to the last message.
+  N over the client's time from the first to the last message. Each CPU's busy time over the
+  trial is read from /proc/stat, so that another process's load shows up in the result.
 * JSON export: ``JsonExporter`` into a temp file, ``submit_many`` in the same batches, then
   ``flush``; the rate is N over that time, on CPU 0 (writer thread included).
 * Bare conversion: ``to_proto(ev).SerializeToString()`` over the N events (and ``to_proto`` alone).
@@ -49,7 +52,7 @@ from tetragon_core.api.tetragon import events_pb2
 from tetragon_core.cli.grpc_client import get_events
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.export.jsonexport import QUEUE_DROPPED_METRIC, JsonExporter
-from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.hub import EventHub, EventQueue
 from tetragon_core.grpc.server import start_server, stop_server
 from tetragon_core.metrics import Registry
 from tetragon_sensor_exec.decode import decode_exec, decode_exit
@@ -160,16 +163,31 @@ async def client(address: str, want: int) -> dict[str, Any]:
 class ObservedHub(EventHub):
     """The real hub; it also remembers the client's queue so that the feeder can see its depth."""
 
-    queue: asyncio.Queue[GetEventsResponse] | None = None
+    queue: EventQueue | None = None
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[asyncio.Queue[GetEventsResponse]]:
+    def subscribe(self) -> Iterator[EventQueue]:
         with super().subscribe() as q:
             self.queue = q
             try:
                 yield q
             finally:
                 self.queue = None
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy_ticks() -> list[int]:
+    """Non-idle ticks of each CPU so far (user, nice, system, irq, softirq, steal)."""
+    out = []
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+                out.append(user + nice + system + irq + softirq + steal)
+    return out
 
 
 def free_port() -> int:
@@ -209,12 +227,13 @@ async def trial_grpc(
     done = asyncio.ensure_future(proc.communicate())
     sent = empty = 0
     drained: tuple[float, float, float] | None = None
-    t0, cpu0 = time.perf_counter(), os.times()
+    busy: list[int] = []
+    t0, cpu0, busy0 = time.perf_counter(), os.times(), cpu_busy_ticks()
     # Feed like the agent's ring reader (submit_many per batch, on the loop), topping the queue up
-    # to `depth` at each turn. The stream handler does not yield while its queue has events unless
-    # the socket or the HTTP/2 window makes it wait, so the feeder mostly runs at those waits; a
-    # turn that finds the queue empty (before everything was submitted) is counted. The feeder
-    # sleeps between turns, so the server's CPU time over the drain is its real work.
+    # to `depth` at each turn. The stream handler yields the loop after each coalesced write (at
+    # most 64 KiB or 512 events), so the feeder gets turns while a backlog drains; a turn that
+    # finds the queue empty (before everything was submitted) is counted. The feeder sleeps
+    # between turns, so the server's CPU time over the drain is its real work.
     while not done.done():
         have = q.qsize()
         if sent and not have:
@@ -223,6 +242,7 @@ async def trial_grpc(
             elif drained is None:
                 cpu = os.times()
                 drained = (time.perf_counter() - t0, cpu.user - cpu0.user, cpu.system - cpu0.system)
+                busy = [b - b0 for b, b0 in zip(cpu_busy_ticks(), busy0, strict=True)]
         while have < depth and sent < n:
             hub.submit_many(events[sent : sent + batch])
             sent = min(sent + batch, n)
@@ -242,6 +262,9 @@ async def trial_grpc(
         server_drain_s=drained[0] if drained else None,
         server_user_s=drained[1] if drained else None,
         server_sys_s=drained[2] if drained else None,
+        # every process's CPU time on each CPU over the same window, from /proc/stat: what the
+        # server (CPU 0) and the client (CPU 1) do not account for is someone else's load
+        cpu_busy_s=[t / CLK_TCK for t in busy] if drained else None,
     )
     return res
 

@@ -26,9 +26,9 @@ if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.tetragon-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp ]]; then
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp ]]; then
     .venv/bin/pip install -q -U pip
-    .venv/bin/pip install -q -e '.[test]' -e plugins/exec
+    .venv/bin/pip install -q -e '.[test]' -e plugins/exec -e plugins/tracepoint
     touch "$stamp"
 fi
 make --no-print-directory bpf

@@ -21,9 +21,13 @@ request/response sibling when it has one, else in the file of the row that names
 Row order is declaration order; it is kept for fields (Go's protojson writes fields in declaration
 order), enum values are emitted in number order.
 
+``tools/api-fields-extra.tsv`` (same columns) adds what the reference table lacks but the seed
+reference documents: ``GetStackTraceTree`` and ``tetragon/stack.proto``. Its rows follow the table's;
+a row the table already has is an error, so the extra file shrinks as the table grows.
+
 Usage (from the repository root)::
 
-    .venv/bin/python tools/gen_proto.py [TSV] [--check] [--compile]
+    .venv/bin/python tools/gen_proto.py [TSV] [--extra EXTRA_TSV] [--check] [--compile]
 
 ``--check`` only reports whether the checked-in ``.proto`` files are up to date (exit 1 if not).
 ``--compile`` also runs grpcio-tools' protoc (``-I proto``) into ``src/tetragon_core/api/tetragon/``
@@ -48,6 +52,7 @@ from proto_table import (
     API_OUT,
     API_PACKAGE,
     DEFAULT_TSV,
+    EXTRA_TSV,
     GO_PACKAGE,
     HEADER,
     PACKAGE,
@@ -61,7 +66,7 @@ from proto_table import (
     Message,
     TableError,
     build_api,
-    read_rows,
+    load_rows,
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -294,15 +299,19 @@ def compile_protos(files: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tsv", nargs="?", type=Path, default=DEFAULT_TSV, help="api-fields.tsv")
+    parser.add_argument(
+        "--extra", type=Path, default=EXTRA_TSV, help="rows the table lacks (default: %(default)s)"
+    )
     parser.add_argument("--check", action="store_true", help="only check the .proto files are current")
     parser.add_argument("--compile", action="store_true", help="also compile into " + API_PACKAGE)
     args = parser.parse_args(argv)
 
     tsv: Path = args.tsv
-    if not tsv.is_file():
-        parser.error(f"{tsv}: no such file")
+    for path in (tsv, args.extra):
+        if not path.is_file():
+            parser.error(f"{path}: no such file")
     try:
-        rows = read_rows(tsv)
+        rows = load_rows(tsv, args.extra)
         api = build_api(rows)
         rendered = render_all(api)
     except TableError as e:

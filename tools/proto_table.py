@@ -12,6 +12,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TSV = REPO_ROOT / ".." / "shared" / "reference" / "api-fields.tsv"
+# Rows the reference table lacks but the seed reference documents (GetStackTraceTree and
+# tetragon/stack.proto: served by Tetragon up to 1.6, dropped from the table's version).
+EXTRA_TSV = REPO_ROOT / "tools" / "api-fields-extra.tsv"
 PROTO_ROOT = REPO_ROOT / "proto"
 API_OUT = REPO_ROOT / "src" / "tetragon_core" / "api" / "tetragon"
 API_PACKAGE = "tetragon_core.api.tetragon"
@@ -173,6 +176,22 @@ def read_rows(path: Path) -> list[Row]:
                 raise TableError(f"{path}:{lineno}: expected {len(COLUMNS)} columns, got {len(cells)}")
             rows.append(Row(lineno, *cells))
     return rows
+
+
+def merge_rows(base: list[Row], extra: list[Row]) -> list[Row]:
+    """``base`` followed by ``extra``; an extra row the base table already has is an error (drop it
+    from the extra file once the reference table lists it)."""
+    seen = {(r.kind, r.scope, r.name) for r in base}
+    for r in extra:
+        if (r.kind, r.scope, r.name) in seen:
+            raise TableError(f"extra {r.where()}: already in the reference table")
+    return [*base, *extra]
+
+
+def load_rows(tsv: Path, extra: Path | None = EXTRA_TSV) -> list[Row]:
+    """The reference table's rows plus, if ``extra`` is given, the extra table's."""
+    rows = read_rows(tsv)
+    return merge_rows(rows, read_rows(extra)) if extra is not None else rows
 
 
 def _local(type_name: str, row: Row) -> str:

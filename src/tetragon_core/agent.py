@@ -36,18 +36,24 @@ from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
 from tetragon_core.grpc.address import Address, write_info
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.server import start_server, stop_server
+from tetragon_core.grpc.stacktree import StackTraceTrees
 from tetragon_core.grpc.state import AgentState, SensorInfo
 from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
+from tetragon_core.policy.metrics import register_policy_metrics
 from tetragon_core.policy.registry import PolicyRegistry
 from tetragon_core.policy.startup import load_startup_policies
+from tetragon_core.probes import missing_for_section
 from tetragon_core.process.cache import ProcessCache
+from tetragon_core.process.containers import ContainerRegistry
 from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
+from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
 from tetragon_core.sensors.api import Sensor, SensorContext
+from tetragon_core.sensors.policies import PolicySensors
 from tetragon_core.sensors.registry import discover, load_enabled
 
 log = logging.getLogger("tetragon")
@@ -137,7 +143,9 @@ class Agent:
         if self.console != "none":
             self.sinks.append(ConsoleSink(self.console, self.registry, queue_size=cfg.event_queue_size))
 
-    def _dispatcher(self, manager: ProcessManager) -> tuple[Callable[[object], None], Callable[[], None]]:
+    def _dispatcher(
+        self, manager: ProcessManager, hooks: HookHandler
+    ) -> tuple[Callable[[object], None], Callable[[], None]]:
         """The observer's listener (message → events, buffered) and its end-of-batch flush."""
         sinks = self.sinks
         handlers: dict[type, Callable[[Any], GetEventsResponse | list[GetEventsResponse] | None]] = {
@@ -145,6 +153,7 @@ class Agent:
             ExitMessage: manager.handle_exit,
             CloneMessage: manager.handle_clone,
             ProcfsSnapshot: lambda snap: manager.handle_procfs(snap.messages),
+            HookMessage: hooks,
         }
         unknown = self.registry.counter(
             "tetragon_errors_total", "The total number of Tetragon errors.", ("type",)
@@ -230,6 +239,10 @@ class Agent:
             # Events whose process or parent is not cached yet wait here, as in Tetragon.
             event_cache = EventCache(cfg.event_cache_retries, registry=self.registry)
             self._event_cache = event_cache
+            # RuntimeHook's containers (pod info for their processes), and GetStackTraceTree's trees:
+            # both only reachable through the gRPC server.
+            containers = ContainerRegistry() if cfg.server_address else None
+            stack_traces = StackTraceTrees()
             manager = ProcessManager(
                 cache,
                 self.node_name,
@@ -241,16 +254,19 @@ class Agent:
                 procfs=procfs,
                 event_cache=event_cache,
                 redact=self._redactor.redact_args if self._redactor is not None else None,
+                containers=containers,
             )
             if cfg.server_address:
                 self.sinks.append(hub)
+                self.sinks.append(stack_traces)
             try:
                 self._build_sinks()
             except OSError as e:
                 raise ConfigError(
                     f"--export-filename: cannot open {cfg.export_filename}: {e.strerror}"
                 ) from e
-            dispatch, flush = self._dispatcher(manager)
+            hooks = HookHandler(cache, manager.exec_id, self.node_name, clock.rfc3339, event_cache)
+            dispatch, flush = self._dispatcher(manager, hooks)
             observer = Observer(self.registry, dispatch, flush)
             observer.set_stats_map(stats)
             reader = RingReader(ring, observer)
@@ -270,7 +286,16 @@ class Agent:
                 flush()
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
             # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
-            load_startup_policies(self.policies, cfg.tracing_policy, cfg.tracing_policy_dir)
+            self.policies.loader = PolicySensors(
+                lambda: SensorContext(shared, self.registry, procfs=procfs, pin_dir=self.pin_dir),
+                observer.add_decoders,
+                lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
+            )
+            self.policies.missing_feature = missing_for_section
+            register_policy_metrics(self.registry, self.policies)
+            await _shielded_thread(
+                load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
+            )
             # What start-up built lives as long as the agent: keep it out of every future collection.
             gc.freeze()
             tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
@@ -279,7 +304,13 @@ class Agent:
             if cfg.metrics_server:
                 metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
             if cfg.server_address:
-                state = AgentState(cache=cache, policies=self.policies)
+                state = AgentState(
+                    cache=cache,
+                    policies=self.policies,
+                    containers=containers if containers is not None else ContainerRegistry(),
+                    stack_traces=stack_traces,
+                    config=cfg,
+                )
                 loaded = {ls.sensor.name for ls in self.loaded}
                 state.sensors = [
                     SensorInfo(n, n in loaded, "base" if n in loaded else "")
@@ -312,6 +343,7 @@ class Agent:
         """Detach first, so that nothing is written after the final drain; then flush the sinks."""
         keep = self.cfg.keep_sensors_on_exit
         try:
+            self.policies.unload_all()
             for ls in reversed(self.loaded):
                 try:
                     ls.sensor.unload(ls.ctx, keep=keep)

@@ -11,6 +11,10 @@ proto3 zero values, so ``msgspec.json.encode`` with ``omit_defaults`` writes exa
 * ``google.protobuf.Timestamp`` is carried as its RFC 3339 string (see ``timefmt``);
 * enums are carried by name.
 
+The events of the tracing sensors (``ProcessKprobe``, ``ProcessTracepoint``, ``ProcessUprobe``,
+``ProcessLsm``, ``ProcessUsdt``, ``ProcessLoader``, ``ProcessThrottle``) and their argument types
+live in :mod:`tetragon_core.events_tracing` and are re-exported here.
+
 The golden test in ``tests/unit/test_protojson_golden.py`` checks this against google.protobuf's
 own ``json_format`` on the compiled proto/.
 """
@@ -18,6 +22,56 @@ own ``json_format`` on the compiled proto/.
 from __future__ import annotations
 
 import msgspec
+
+__all__ = [
+    "BinaryProperties",
+    "Capabilities",
+    "Container",
+    "EnvVar",
+    "FileProperties",
+    "GetEventsResponse",
+    "Image",
+    "InodeProperties",
+    "KernelModule",
+    "KprobeArgument",
+    "KprobeBpfAttr",
+    "KprobeBpfMap",
+    "KprobeBpfProg",
+    "KprobeCapability",
+    "KprobeCred",
+    "KprobeError",
+    "KprobeFile",
+    "KprobeLinuxBinprm",
+    "KprobeNetDev",
+    "KprobePath",
+    "KprobePerfEvent",
+    "KprobeSkb",
+    "KprobeSock",
+    "KprobeSockaddr",
+    "KprobeSockaddrUn",
+    "KprobeTruncatedBytes",
+    "KprobeUserNamespace",
+    "Namespace",
+    "Namespaces",
+    "Pod",
+    "Process",
+    "ProcessCredentials",
+    "ProcessExec",
+    "ProcessExit",
+    "ProcessKprobe",
+    "ProcessLoader",
+    "ProcessLsm",
+    "ProcessThrottle",
+    "ProcessTracepoint",
+    "ProcessUprobe",
+    "ProcessUsdt",
+    "RateLimitInfo",
+    "StackTraceEntry",
+    "SyscallId",
+    "UserNamespace",
+    "UserRecord",
+    "encode_json",
+]
 
 
 class _Msg(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
@@ -170,6 +224,13 @@ class GetEventsResponse(_Msg):
 
     process_exec: ProcessExec | None = None
     process_exit: ProcessExit | None = None
+    process_kprobe: ProcessKprobe | None = None
+    process_tracepoint: ProcessTracepoint | None = None
+    process_loader: ProcessLoader | None = None
+    process_uprobe: ProcessUprobe | None = None
+    process_throttle: ProcessThrottle | None = None
+    process_lsm: ProcessLsm | None = None
+    process_usdt: ProcessUsdt | None = None
     rate_limit_info: RateLimitInfo | None = None
     node_name: str = ""
     time: str | None = None
@@ -177,11 +238,29 @@ class GetEventsResponse(_Msg):
     node_labels: dict[str, str] = {}
 
     def event_type(self) -> str:
-        """The EventType name of the event this response carries (``PROCESS_EXEC``…)."""
+        """The EventType name of the event this response carries (``PROCESS_EXEC``…).
+
+        The first event field set, in field-number order, decides (a response is meant to carry
+        one); ``UNDEF`` if none is.
+        """
         if self.process_exec is not None:
             return "PROCESS_EXEC"
         if self.process_exit is not None:
             return "PROCESS_EXIT"
+        if self.process_kprobe is not None:
+            return "PROCESS_KPROBE"
+        if self.process_tracepoint is not None:
+            return "PROCESS_TRACEPOINT"
+        if self.process_loader is not None:
+            return "PROCESS_LOADER"
+        if self.process_uprobe is not None:
+            return "PROCESS_UPROBE"
+        if self.process_throttle is not None:
+            return "PROCESS_THROTTLE"
+        if self.process_lsm is not None:
+            return "PROCESS_LSM"
+        if self.process_usdt is not None:
+            return "PROCESS_USDT"
         if self.rate_limit_info is not None:
             return "RATE_LIMIT_INFO"
         return "UNDEF"
@@ -193,3 +272,38 @@ _encoder = msgspec.json.Encoder()
 def encode_json(event: GetEventsResponse) -> bytes:
     """Encode one response as a single protojson line body (no trailing newline)."""
     return _encoder.encode(event)
+
+
+# The tracing events, for GetEventsResponse's annotations (resolved by msgspec on first use) and as
+# part of this module's API. Imported last: tetragon_core.events_tracing imports the process types
+# from here at its end, so either module may be imported first.
+from tetragon_core.events_tracing import (  # noqa: E402
+    KernelModule,
+    KprobeArgument,
+    KprobeBpfAttr,
+    KprobeBpfMap,
+    KprobeBpfProg,
+    KprobeCapability,
+    KprobeCred,
+    KprobeError,
+    KprobeFile,
+    KprobeLinuxBinprm,
+    KprobeNetDev,
+    KprobePath,
+    KprobePerfEvent,
+    KprobeSkb,
+    KprobeSock,
+    KprobeSockaddr,
+    KprobeSockaddrUn,
+    KprobeTruncatedBytes,
+    KprobeUserNamespace,
+    ProcessKprobe,
+    ProcessLoader,
+    ProcessLsm,
+    ProcessThrottle,
+    ProcessTracepoint,
+    ProcessUprobe,
+    ProcessUsdt,
+    StackTraceEntry,
+    SyscallId,
+)

@@ -52,6 +52,56 @@ def has_tp_btf() -> bool:
         _libbpf.close_object(obj)
 
 
+@functools.cache
+def has_kprobes() -> bool:
+    """The kernel has kprobes (CONFIG_KPROBES with kprobe events: the ``kprobe`` perf PMU)."""
+    return os.path.isdir("/sys/bus/event_source/devices/kprobe")
+
+
+@functools.cache
+def has_uprobes() -> bool:
+    """The kernel has uprobes (the ``uprobe`` perf PMU)."""
+    return os.path.isdir("/sys/bus/event_source/devices/uprobe")
+
+
+@functools.cache
+def has_bpf_lsm() -> bool:
+    """BPF LSM is active (``bpf`` in the kernel's LSM list, which needs ``lsm=...,bpf``)."""
+    for path in ("/sys/kernel/security/lsm",):
+        try:
+            with open(path) as f:
+                return "bpf" in f.read().split(",")
+        except OSError:
+            pass
+    # securityfs not mounted: the boot command line is the next best witness
+    try:
+        with open("/proc/cmdline") as f:
+            for word in f.read().split():
+                if word.startswith("lsm="):
+                    return "bpf" in word[4:].split(",")
+    except OSError:
+        pass
+    return False
+
+
+#: spec section → (probe, what it needs), for the kernel features a policy section depends on
+_SECTION_FEATURES = {
+    "kprobes": (has_kprobes, "kprobes (CONFIG_KPROBES; this kernel has no kprobe PMU)"),
+    "enforcers": (has_kprobes, "an enforcer: bpf_override_return needs kprobes (CONFIG_KPROBES)"),
+    "lsmhooks": (has_bpf_lsm, "BPF LSM (boot with lsm=...,bpf)"),
+    "uprobes": (has_uprobes, "uprobes (CONFIG_UPROBES)"),
+    "usdts": (has_uprobes, "uprobes (CONFIG_UPROBES)"),
+}
+
+
+def missing_for_section(section: str) -> str | None:
+    """The kernel feature a TracingPolicy section needs and this kernel lacks, or None."""
+    probe = _SECTION_FEATURES.get(section)
+    if probe is None or probe[0]():
+        return None
+    return probe[1]
+
+
 def missing_base_features() -> list[str]:
     """What the base (exec/exit) sensor needs and this machine lacks, by name."""
     if not is_root():

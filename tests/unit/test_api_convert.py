@@ -29,6 +29,8 @@ from tests.unit.samples import (
     root_credentials,
     sudo_process,
 )
+from tests.unit.samples_tracing import CASES as TRACING_CASES
+from tests.unit.samples_tracing import kprobe_every_argument, kprobe_write, loader_libc, throttle
 from tetragon_core import events as ev
 from tetragon_core.api import _convert_plan, convert
 from tetragon_core.api.convert import ConversionError, from_proto, to_proto
@@ -44,6 +46,7 @@ CASES: dict[str, Callable[[], ev.GetEventsResponse]] = {
     "rate_limit_info": rate_limit_info,
     "rate_limit_info_zero": rate_limit_info_zero,
     "empty": ev.GetEventsResponse,
+    **TRACING_CASES,
 }
 
 
@@ -182,12 +185,12 @@ def test_from_proto_drops_unknown_fields_unless_strict() -> None:
     with pytest.raises(ConversionError, match=r"tetragon\.GetEventsResponse\.aggregation_info is set"):
         from_proto(msg, strict=True)
 
-    kprobe = events_pb2.GetEventsResponse(node_name=NODE)
-    kprobe.process_kprobe.function_name = "security_file_open"
-    assert from_proto(kprobe) == ev.GetEventsResponse(node_name=NODE)
-    assert from_proto(kprobe).event_type() == "UNDEF"
-    with pytest.raises(ConversionError, match=r"tetragon\.GetEventsResponse\.process_kprobe is set"):
-        from_proto(kprobe, strict=True)
+    test = events_pb2.GetEventsResponse(node_name=NODE)
+    test.test.arg0 = 7
+    assert from_proto(test) == ev.GetEventsResponse(node_name=NODE)
+    assert from_proto(test).event_type() == "UNDEF"
+    with pytest.raises(ConversionError, match=r"tetragon\.GetEventsResponse\.test is set"):
+        from_proto(test, strict=True)
 
 
 def test_from_proto_sorts_map_keys() -> None:
@@ -249,7 +252,7 @@ def test_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_two_events_in_the_oneof() -> None:
     event = ev.GetEventsResponse(process_exec=ev.ProcessExec(), rate_limit_info=ev.RateLimitInfo())
     with pytest.raises(
-        ConversionError, match=r"more than one of process_exec, process_exit, rate_limit_info"
+        ConversionError, match=r"more than one of process_exec, process_exit, .*process_usdt, rate_limit_info"
     ):
         to_proto(event)
 
@@ -358,3 +361,77 @@ def test_each_process_field_alone(field: str) -> None:
         expected = json.loads(ev.encode_json(event))
         assert json_format.MessageToDict(msg, preserving_proto_field_name=True) == expected
         assert from_proto(events_pb2.GetEventsResponse.FromString(msg.SerializeToString())) == event
+
+
+# --- the tracing events ---------------------------------------------------------------------------
+
+
+def test_tracing_proto_values() -> None:
+    """Spot-check the messages of the tracing events: oneof members, keyword field, bytes, enums."""
+    kp = to_proto(kprobe_write()).process_kprobe
+    assert kp.args[0].WhichOneof("arg") == "file_arg" and kp.args[0].file_arg.path == "/tmp/out.txt"
+    assert kp.args[1].bytes_arg == b"hello\n\xff\x00" and kp.args[1].label == "buf"
+    assert kp.args[2].size_arg == 6
+    assert getattr(kp, "return").int_arg == 6
+    assert kp.action == tetragon_pb2.KPROBE_ACTION_POST
+    assert kp.kernel_stack_trace[0].address == 18446744072414807056
+    assert to_proto(loader_libc()).process_loader.buildid == bytes.fromhex(
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+    )
+    assert to_proto(throttle("THROTTLE_STOP")).process_throttle.type == events_pb2.THROTTLE_STOP
+
+    args = to_proto(kprobe_every_argument()).process_kprobe.args
+    kinds = [a.WhichOneof("arg") for a in args]
+    assert kinds[:-1] == [f.name for f in tetragon_pb2.KprobeArgument.DESCRIPTOR.oneofs_by_name["arg"].fields]
+    assert kinds[-1] is None and args[-1].label == "empty"
+    zeros = {k: a for k, a in zip(kinds, args, strict=True)}
+    assert zeros["int_arg"].HasField("int_arg") and zeros["bpf_cmd_arg"].HasField("bpf_cmd_arg")
+    assert zeros["string_arg"].HasField("string_arg") and zeros["bytes_arg"].HasField("bytes_arg")
+    assert zeros["capability_arg"].capability_arg.HasField("value")
+
+
+def test_each_tracing_event_kind_round_trips_through_the_wire() -> None:
+    """One event per EventType of the tracing sensors: to_proto, wire bytes, from_proto (strict)."""
+    kinds = set()
+    for make in TRACING_CASES.values():
+        event = make()
+        msg = events_pb2.GetEventsResponse.FromString(to_proto(event).SerializeToString())
+        kinds.add(msg.WhichOneof("event"))
+        assert msg.WhichOneof("event") == event.event_type().lower()
+        assert from_proto(msg, strict=True) == event
+    assert kinds == {
+        "process_kprobe",
+        "process_tracepoint",
+        "process_uprobe",
+        "process_lsm",
+        "process_usdt",
+        "process_loader",
+        "process_throttle",
+    }
+
+
+def test_memo_is_per_parent_field() -> None:
+    """One credentials value as Process.process_credentials (17) and as a kprobe argument (19):
+    the memoized serialized field carries the parent's tag, so each field has its own memo."""
+    creds = root_credentials()
+    event = kprobe_every_argument()
+    assert event.process_kprobe is not None and event.process_kprobe.process is not None
+    event.process_kprobe.process.process_credentials = creds
+    convert._clear_memos()
+    for _ in range(2):
+        msg = to_proto(event)
+        assert msg.process_kprobe.process.process_credentials.caps.permitted
+        assert msg.process_kprobe.args[17].process_credentials_arg.caps.permitted
+        got = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+        assert got == json.loads(ev.encode_json(event))
+
+
+def test_two_arguments_in_the_oneof() -> None:
+    event = ev.GetEventsResponse(
+        process_kprobe=ev.ProcessKprobe(args=[ev.KprobeArgument(int_arg=1, string_arg="x")])
+    )
+    with pytest.raises(
+        ConversionError,
+        match=r"more than one of string_arg, int_arg.* in oneof tetragon\.KprobeArgument\.arg",
+    ):
+        to_proto(event)

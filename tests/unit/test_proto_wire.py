@@ -5,6 +5,12 @@ same number, type (scalar kind, or the full name of its message/enum type), repe
 membership (``_name`` oneofs are proto3 ``optional``); each enum value has the same number; each RPC
 has the same request/response types and streaming. The reverse holds too: nothing in our descriptors
 is missing from the table, apart from messages without fields (which the table cannot list).
+
+"The table" is ``api-fields.tsv`` plus ``tools/api-fields-extra.tsv``: the reference table describes a
+Tetragon without ``GetStackTraceTree`` (dropped in 1.7), which this build serves as Tetragon 1.2–1.6
+did; its RPC and messages (``tetragon/stack.proto``, ``GetStackTraceTree{Request,Response}``) come
+from the seed reference, and the extra file holds exactly those rows. Every check below applies to
+them as to the table's own rows, and the extra file may not repeat a row the table has.
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ from google.protobuf.descriptor import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TSV = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "api-fields.tsv"
+EXTRA_TSV = REPO_ROOT / "tools" / "api-fields-extra.tsv"
+# The only things the extra table may add: what the seed reference documents and the table lacks.
+EXTRA_SCOPES = {
+    "StackAddress",
+    "StackTrace",
+    "StackTraceLabel",
+    "StackTraceNode",
+    "GetStackTraceTreeRequest",
+    "GetStackTraceTreeResponse",
+    "tetragon.FineGuidanceSensors",
+}
 API_PACKAGE = "tetragon_core.api.tetragon"
 MIN_ROWS = 600
 
@@ -58,14 +75,30 @@ STREAMING = {
 Row = dict[str, str]
 
 
+def _read(path: Path) -> list[Row]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
 @pytest.fixture(scope="module")
-def rows() -> list[Row]:
+def table_rows() -> list[Row]:
+    """The reference table's own rows."""
     if not TSV.is_file():
         pytest.fail(f"API table not found at {TSV} (expected ../shared/reference/api-fields.tsv)")
-    with TSV.open(newline="") as f:
-        table = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    table = _read(TSV)
     assert len(table) > MIN_ROWS, f"only {len(table)} rows in {TSV}"
     return table
+
+
+@pytest.fixture(scope="module")
+def rows(table_rows: list[Row]) -> list[Row]:
+    """The table's rows plus the extra file's (see the module docstring)."""
+    extra = _read(EXTRA_TSV)
+    assert {r["scope"] for r in extra} == EXTRA_SCOPES
+    assert [r["name"] for r in extra if r["kind"] == "rpc"] == ["GetStackTraceTree"]
+    keys = {(r["kind"], r["scope"], r["name"]) for r in table_rows}
+    assert not [r for r in extra if (r["kind"], r["scope"], r["name"]) in keys], "extra rows the table has"
+    return table_rows + extra
 
 
 @pytest.fixture(scope="module")
@@ -247,11 +280,11 @@ def test_nothing_beyond_the_table(rows: list[Row], files: dict[str, FileDescript
     assert seen == len(rows), f"{seen} descriptor items for {len(rows)} rows"
 
 
-def test_every_row_checked(rows: list[Row]) -> None:
+def test_every_row_checked(rows: list[Row], table_rows: list[Row]) -> None:
     kinds = {r["kind"] for r in rows}
     assert kinds == {"field", "enum", "rpc"}, f"unknown row kinds {kinds - {'field', 'enum', 'rpc'}}"
     checked = sum(r["kind"] in ("field", "enum", "rpc") for r in rows)
-    assert checked == len(rows) > MIN_ROWS
+    assert checked == len(rows) > len(table_rows) > MIN_ROWS
 
 
 def _load_generator() -> ModuleType:
@@ -270,9 +303,18 @@ def _load_generator() -> ModuleType:
 def test_checked_in_protos_are_generated(rows: list[Row]) -> None:
     """``proto/tetragon/*.proto`` is exactly what ``tools/gen_proto.py`` makes of the table."""
     gen = _load_generator()
-    rendered: dict[str, str] = gen.render_all(gen.build_api(gen.read_rows(TSV)))
+    rendered: dict[str, str] = gen.render_all(gen.build_api(gen.load_rows(TSV, EXTRA_TSV)))
     assert set(rendered) == {r["file"] for r in rows}
     for name, text in rendered.items():
         path = REPO_ROOT / "proto" / name
         assert path.is_file(), f"{path} missing: run tools/gen_proto.py --compile"
         assert path.read_text() == text, f"{path} is stale: run tools/gen_proto.py --compile"
+
+
+def test_the_extra_table_may_not_repeat_the_reference_table() -> None:
+    gen = _load_generator()  # puts tools/ on sys.path
+    table = importlib.import_module("proto_table")
+    base = table.load_rows(TSV, None)
+    with pytest.raises(table.TableError, match="already in the reference table"):
+        table.merge_rows(base, base[:1])
+    assert len(gen.load_rows(TSV, EXTRA_TSV)) == len(base) + len(table.read_rows(EXTRA_TSV))

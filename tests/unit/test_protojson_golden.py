@@ -13,7 +13,10 @@ For a handful of realistic ``GetEventsResponse`` values, our msgspec encoding mu
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 from typing import Any
 
 import msgspec
@@ -30,6 +33,8 @@ from tests.unit.samples import (
     rate_limit_info,
     rate_limit_info_zero,
 )
+from tests.unit.samples_tracing import BUILD_ID, kprobe_every_argument, kprobe_write, loader_libc
+from tests.unit.samples_tracing import CASES as TRACING_CASES
 from tetragon_core import events as ev
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 
@@ -40,6 +45,7 @@ CASES = {
     "exit_status": exit_status,
     "rate_limit_info": rate_limit_info,
     "rate_limit_info_zero": rate_limit_info_zero,
+    **TRACING_CASES,
 }
 
 
@@ -135,9 +141,121 @@ def test_structs_mirror_the_proto() -> None:
         (ev.ProcessExit, tetragon_pb2.ProcessExit),
         (ev.RateLimitInfo, events_pb2.RateLimitInfo),
         (ev.GetEventsResponse, events_pb2.GetEventsResponse),
+        *TRACING_PAIRS,
     ]
     for struct, message in pairs:
         encoded = [f.encode_name for f in msgspec.structs.fields(struct)]
         declared = [f.name for f in message.DESCRIPTOR.fields]
         assert set(encoded) <= set(declared), f"{struct.__name__}: {set(encoded) - set(declared)}"
         assert encoded == [n for n in declared if n in encoded], f"{struct.__name__}: order {encoded}"
+
+
+TRACING_PAIRS: list[tuple[type[msgspec.Struct], Any]] = [
+    (getattr(ev, name), getattr(pb, name))
+    for name, pb in [
+        ("KprobeSock", tetragon_pb2),
+        ("KprobeSkb", tetragon_pb2),
+        ("KprobeSockaddr", tetragon_pb2),
+        ("KprobeSockaddrUn", tetragon_pb2),
+        ("KprobeNetDev", tetragon_pb2),
+        ("KprobePath", tetragon_pb2),
+        ("KprobeFile", tetragon_pb2),
+        ("KprobeTruncatedBytes", tetragon_pb2),
+        ("KprobeCred", tetragon_pb2),
+        ("KprobeLinuxBinprm", tetragon_pb2),
+        ("KprobeCapability", tetragon_pb2),
+        ("KprobeUserNamespace", tetragon_pb2),
+        ("KprobeBpfAttr", tetragon_pb2),
+        ("KprobeBpfProg", tetragon_pb2),
+        ("KprobePerfEvent", tetragon_pb2),
+        ("KprobeBpfMap", tetragon_pb2),
+        ("KprobeError", tetragon_pb2),
+        ("SyscallId", tetragon_pb2),
+        ("KernelModule", tetragon_pb2),
+        ("KprobeArgument", tetragon_pb2),
+        ("StackTraceEntry", tetragon_pb2),
+        ("ProcessKprobe", tetragon_pb2),
+        ("ProcessTracepoint", tetragon_pb2),
+        ("ProcessUprobe", tetragon_pb2),
+        ("ProcessUsdt", tetragon_pb2),
+        ("ProcessLsm", tetragon_pb2),
+        ("ProcessLoader", tetragon_pb2),
+        ("ProcessThrottle", events_pb2),
+    ]
+]
+
+
+def test_tracing_structs_cover_their_messages() -> None:
+    """The tracing Structs carry every field of their messages (not a subset), and every event
+    field of the GetEventsResponse oneof but ``test`` is there."""
+    for struct, message in TRACING_PAIRS:
+        encoded = {f.encode_name for f in msgspec.structs.fields(struct)}
+        assert encoded == {f.name for f in message.DESCRIPTOR.fields}, struct.__name__
+    oneof = events_pb2.GetEventsResponse.DESCRIPTOR.oneofs_by_name["event"]
+    response = {f.encode_name for f in msgspec.structs.fields(ev.GetEventsResponse)}
+    assert {f.name for f in oneof.fields} - response == {"test"}
+
+
+def test_tracing_shapes() -> None:
+    """Spot-check the protojson shapes of the tracing events that are easy to get wrong."""
+    kp = json.loads(ev.encode_json(kprobe_write()))["process_kprobe"]
+    assert kp["return"] == {"int_arg": 6}  # the proto name, a Python keyword
+    assert kp["args"][1] == {"bytes_arg": "aGVsbG8K/wA=", "label": "buf"}  # standard base64
+    assert kp["args"][2] == {"size_arg": "6"}  # uint64 as a string
+    assert kp["kernel_stack_trace"][0] == {
+        "address": "18446744072414807056",
+        "offset": "16",
+        "symbol": "ksys_write",
+    }
+    assert kp["action"] == "KPROBE_ACTION_POST"
+
+    args = json.loads(ev.encode_json(kprobe_every_argument()))["process_kprobe"]["args"]
+    by_key = {next(iter(a)): a for a in args}
+    # A set oneof member is written even at its zero value, enums included.
+    assert by_key["string_arg"] == {"string_arg": ""}
+    assert by_key["int_arg"] == {"int_arg": 0}
+    assert by_key["uint_arg"] == {"uint_arg": 0}
+    assert by_key["bytes_arg"] == {"bytes_arg": ""}
+    assert by_key["bpf_cmd_arg"] == {"bpf_cmd_arg": "BPF_MAP_CREATE"}
+    assert by_key["file_arg"] == {"file_arg": {}}
+    assert by_key["label"] == {"label": "empty"}
+    assert by_key["long_arg"] == {"long_arg": "-9223372036854775808"}
+    assert by_key["bpf_attr_arg"]["bpf_attr_arg"] == {
+        "ProgType": "BPF_PROG_TYPE_KPROBE",
+        "InsnCnt": 212,
+        "ProgName": "probe",
+    }
+    assert by_key["perf_event_arg"]["perf_event_arg"]["Config"] == "4294967296"
+    assert "ProbeOffset" not in by_key["perf_event_arg"]["perf_event_arg"]  # "0" is the zero value
+    assert by_key["capability_arg"] == {"capability_arg": {"value": 0, "name": "CAP_CHOWN"}}
+    assert by_key["module_arg"]["module_arg"]["signature_ok"] is False
+
+    loader = json.loads(ev.encode_json(loader_libc()))["process_loader"]
+    assert base64.b64decode(loader["buildid"]) == BUILD_ID
+    assert list(loader) == ["process", "path", "buildid", "parent"]
+
+
+def test_tracing_events_decode_back() -> None:
+    """protojson of a tracing event decodes (msgspec) into the same Structs."""
+    decoder = msgspec.json.Decoder(ev.GetEventsResponse)
+    for make in TRACING_CASES.values():
+        event = make()
+        assert decoder.decode(ev.encode_json(event)) == event
+
+
+@pytest.mark.parametrize(
+    "first", ["tetragon_core.events_tracing", "tetragon_core.events", "tetragon_core.api.convert"]
+)
+def test_either_events_module_imports_first(first: str) -> None:
+    """events and events_tracing import each other (at their ends): any import order works."""
+    code = (
+        f"import {first}\n"
+        "import msgspec\n"
+        "from tetragon_core import events, events_tracing\n"
+        "assert events.ProcessKprobe is events_tracing.ProcessKprobe\n"
+        "assert events_tracing.Process is events.Process\n"
+        'line = b\'{"process_kprobe":{"process":{"pid":1},"args":[{"process_credentials_arg":{}}]}}\'\n'
+        "ev = msgspec.json.decode(line, type=events.GetEventsResponse)\n"
+        "assert events.encode_json(ev) == line and ev.event_type() == 'PROCESS_KPROBE'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -75,10 +75,24 @@ Key = tuple[type, Descriptor]  # (Struct type, message descriptor)
 _ts_seconds: dict[str, int] = {}
 _TS_CACHE_MAX = 4096
 _FRAC_SCALE = (0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1)
+# Whole timestamp text → (seconds, nanos). The same text recurs: an exec event's time is its
+# process's start_time, a parent's start_time is in every event of its children, an exit repeats
+# its process's. A hit is one dict lookup instead of ~0.4 µs of slicing and int(); cleared when full.
+_ts_parts: dict[str, tuple[int, int]] = {}
 
 
 def _timestamp_parts(text: str) -> tuple[int, int]:
     """(seconds, nanos) of an RFC 3339 timestamp, as protojson parses a Timestamp."""
+    parts = _ts_parts.get(text)
+    if parts is None:
+        parts = _parse_timestamp_parts(text)
+        if len(_ts_parts) >= _TS_CACHE_MAX:
+            _ts_parts.clear()
+        _ts_parts[text] = parts
+    return parts
+
+
+def _parse_timestamp_parts(text: str) -> tuple[int, int]:
     n = len(text)
     if 20 <= n <= 30 and text[-1] == "Z" and (n == 20 or text[19] == "."):
         prefix = text[:19]

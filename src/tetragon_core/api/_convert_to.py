@@ -30,7 +30,10 @@ from tetragon_core.api._convert_plan import (
 _Fill = Callable[[Any, Any], None]  # (struct, message): set the message's fields from the struct
 _fillers: dict[Key, _Fill] = {}
 _fill_names: dict[Key, str] = {}
-_to_memos: dict[Key, dict[bytes, bytes]] = {}
+# One memo per (Struct type, message descriptor, field number): a memo holds serialized *fields*,
+# whose tag is the field number in the parent (ProcessCredentials is Process field 17 but
+# KprobeArgument field 19), so the same sub-message type in two parent fields needs two memos.
+_to_memos: dict[tuple[type, Descriptor, int], dict[bytes, bytes]] = {}
 
 
 def _fill_any(obj: Any, msg: Any, desc: Descriptor) -> None:
@@ -158,7 +161,7 @@ def _oneof_counters(plan: list[_Field], depth: int) -> dict[Any, str]:
 def _emit_memo(lines: list[str], f: _Field, value: str, w: str, target: str, depth: int) -> None:
     """Emit: append the serialized field for the Struct ``value`` to ``w``, from the memo."""
     ind = "    " * (2 * depth + 2)
-    key = (f.struct, f.fd.message_type)
+    key = (f.struct, f.fd.message_type, f.fd.number)
     memo = _to_memos.get(key)
     if memo is None:
         memo = _to_memos[key] = _new_memo()

@@ -31,11 +31,13 @@ with no message field of its name, or with a type or default that does not fit, 
 
 On top of that, sub-messages made only of small values (numbers, bools, enums, 32-bit wrappers; no
 strings, 64-bit ints or timestamps) with at least a few fields, in practice ``Namespaces``,
-``Capabilities`` and ``ProcessCredentials``, are memoized by value: an event carries them twice and
+``Capabilities`` and ``ProcessCredentials`` (and the kprobe arguments ``KprobeCred``,
+``KprobeUserNamespace``, ``UserNamespace``), are memoized by value: an event carries them twice and
 they take few distinct values on a node. The key is the Struct's msgpack encoding (a Struct changed
-in place gets a new key), the memo holds the serialized field, merged into the parent with one upb
-call; the reverse memo holds the msgpack encoding and decodes a fresh Struct on every hit. Each
-memo holds at most ``_MEMO_MAX`` values and is cleared when full.
+in place gets a new key), the memo holds the serialized field (so there is one memo per parent
+field: the tag differs), merged into the parent with one upb call; the reverse memo holds the
+msgpack encoding and decodes a fresh Struct on every hit. Each memo holds at most ``_MEMO_MAX``
+values and is cleared when full.
 
 Measured on the development box (CPython 3.11, protobuf 7 upb, one core), ``to_proto`` of a
 process_exec event with its parent: about 6 µs without cap/ns/credentials, 12 µs with them on both
@@ -102,7 +104,7 @@ def to_proto(event: events.GetEventsResponse) -> events_pb2.GetEventsResponse:
 def from_proto(msg: events_pb2.GetEventsResponse, *, strict: bool = False) -> events.GetEventsResponse:
     """Convert a ``tetragon.GetEventsResponse`` message into the event Struct tree.
 
-    The inverse of :func:`to_proto`. Events and fields our Structs do not carry (kprobes,
+    The inverse of :func:`to_proto`. Events and fields our Structs do not carry (``test``,
     ``aggregation_info``…) are dropped, or raise :class:`ConversionError` if ``strict``; an event
     whose type was dropped comes back with ``event_type() == "UNDEF"``.
     """

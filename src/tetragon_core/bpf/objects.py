@@ -133,6 +133,13 @@ class BpfObject:
         self.links.append(link)
         return link
 
+    def attach_raw_tracepoint(self, program: str, event: str) -> Link:
+        """Attach ``program`` to the raw tracepoint ``event``."""
+        p = self._program(program)
+        link = Link(program, f"raw_tp/{event}", lb.attach_raw_tracepoint(p, event))
+        self.links.append(link)
+        return link
+
     def _program(self, name: str) -> int:
         for p in lb.programs(self.ptr):
             if lb.program_name(p) == name:

@@ -16,6 +16,8 @@ from grpclib import GRPCError
 from tetragon_core import __version__
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
+from tetragon_core.cli.tetra_info import COMMANDS as INFO_COMMANDS
+from tetragon_core.cli.tetra_info import add_info_commands, run_info
 from tetragon_core.cli.tetra_policy import add_policy_commands, run_policy
 from tetragon_core.cli.tetra_request import add_filter_flags, build_request
 from tetragon_core.events import GetEventsResponse, encode_json
@@ -40,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="Print health status")
     add_admin_commands(sub)
     add_policy_commands(sub)
+    add_info_commands(sub)
     ge = sub.add_parser("getevents", help="Print events")
     ge.add_argument("-o", "--output", choices=("json", "compact"), default="json", help="Output format")
     ge.add_argument(
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_policy(args, address, timeout, args.retries)
         if args.command in ("sensors", "loglevel", "debug"):
             return run_admin(args, address, timeout, args.retries)
+        if args.command in INFO_COMMANDS:
+            return run_info(args, address, timeout, args.retries)
         if args.command == "getevents":
             color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
             req = build_request(args)

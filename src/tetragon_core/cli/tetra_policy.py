@@ -1,4 +1,4 @@
-"""tetra tracingpolicy (tp): add, delete, list, enable, disable, set-mode."""
+"""tetra tracingpolicy (tp): add, delete, list, enable, disable, set-mode, domains."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def add_policy_commands(sub: Any) -> None:
     sm.add_argument("name")
     sm.add_argument("mode", choices=("enforce", "monitor"))
     sm.add_argument("-n", "--namespace", default="")
+    acts.add_parser("domains", help="List the domains of the loaded tracing policies")
 
 
 def run_policy(args: argparse.Namespace, address: str, timeout: float, retries: int) -> int:
@@ -64,6 +65,10 @@ def run_policy(args: argparse.Namespace, address: str, timeout: float, retries: 
             state = sensors_pb2.TracingPolicyState.Name(p.state).removeprefix("TP_STATE_").lower()
             mode = sensors_pb2.TracingPolicyMode.Name(p.mode).removeprefix("TP_MODE_").lower()
             print(f"{p.id:<4} {p.name:<32} {state:<12} {mode:<8} {','.join(p.sensors):<24} {p.error}")
+        return 0
+    if args.action == "domains":
+        reply = call("ListDomains", sensors_pb2.ListDomainsRequest())
+        print(f"[{' '.join(reply.domains)}]")  # upstream prints the Go slice
         return 0
     if args.action == "set-mode":
         req = sensors_pb2.ConfigureTracingPolicyRequest(

@@ -145,6 +145,10 @@ def _converter(tp: Any, fd: FieldDescriptor | None) -> _Conv:
         return lambda v: num(v or 0)
     if inner is float:
         return lambda v: celtypes.DoubleType(v or 0.0)
+    if inner is bytes:  # a bytes field (bytes_arg, buildid…), carried raw
+        if optional:
+            return lambda v: None if v is None else celtypes.BytesType(v)
+        return lambda v: celtypes.BytesType(v or b"")
     if inner is str:
         if fd is not None and fd.message_type is not None:
             if fd.message_type.full_name == "google.protobuf.Timestamp":

@@ -1,4 +1,9 @@
-"""The tracing-policy RPCs, backed by the policy registry."""
+"""The tracing-policy RPCs, backed by the policy registry.
+
+Policies carry their domain (``grpc`` for AddTracingPolicy, unless the request names another;
+``static`` for the start-up ones) and ListDomains lists the domains in use, as upstream; the other
+RPCs are not scoped to a domain yet.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from grpclib import GRPCError, Status
 from tetragon_core.api.tetragon import sensors_pb2
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.registry import (
+    DOMAIN_GRPC,
     LOAD_ERROR,
     PolicyEntry,
     PolicyExists,
@@ -27,7 +33,7 @@ _MODES = {"enforce": sensors_pb2.TP_MODE_ENFORCE, "monitor": sensors_pb2.TP_MODE
 _MODE_NAMES = {v: k for k, v in _MODES.items()}
 
 
-def _status(e: PolicyEntry) -> Any:
+def _status(registry: PolicyRegistry, e: PolicyEntry) -> Any:
     return sensors_pb2.TracingPolicyStatus(
         id=e.id,
         name=e.policy.name,
@@ -36,8 +42,9 @@ def _status(e: PolicyEntry) -> Any:
         enabled=e.state == "enabled",
         error=e.error,
         state=_STATES[e.state],
-        kernel_memory_bytes=e.kernel_memory_bytes,
+        kernel_memory_bytes=registry.kernel_memory(e),
         mode=_MODES.get(e.mode, sensors_pb2.TP_MODE_UNKNOWN),
+        domain=e.domain,
     )
 
 
@@ -52,16 +59,28 @@ def _grpc_error(rpc: str, err: PolicyError) -> GRPCError:
 
 
 def handle(registry: PolicyRegistry, rpc: str, req: Any) -> Any:
-    """Run one tracing-policy RPC against the registry; errors become gRPC statuses."""
+    """Run one tracing-policy RPC against the registry; errors become gRPC statuses.
+
+    It blocks (loading BPF): the service runs it in a worker thread.
+    """
     try:
         if rpc == "AddTracingPolicy":
-            registry.add(req.yaml)
+            entry = registry.add(req.yaml, req.domain or DOMAIN_GRPC)
+            if entry.state == LOAD_ERROR:  # listed with its error, and the caller is told
+                raise GRPCError(
+                    Status.FAILED_PRECONDITION,
+                    f"{rpc}: policy {entry.policy.name!r} failed to load: {entry.error}",
+                )
             return sensors_pb2.AddTracingPolicyResponse()
         if rpc == "DeleteTracingPolicy":
             registry.delete(req.name, req.namespace)
             return sensors_pb2.DeleteTracingPolicyResponse()
+        if rpc == "ListDomains":
+            return sensors_pb2.ListDomainsResponse(domains=registry.domains())
         if rpc == "ListTracingPolicies":
-            return sensors_pb2.ListTracingPoliciesResponse(policies=[_status(e) for e in registry.list()])
+            return sensors_pb2.ListTracingPoliciesResponse(
+                policies=[_status(registry, e) for e in registry.list()]
+            )
         if rpc == "EnableTracingPolicy":
             registry.set_enabled(req.name, req.namespace, True)
             return sensors_pb2.EnableTracingPolicyResponse()

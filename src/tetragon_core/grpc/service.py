@@ -6,6 +6,7 @@ empty success.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -14,14 +15,17 @@ from grpclib.const import Cardinality, Handler
 from grpclib.server import Stream
 
 from tetragon_core import __version__
-from tetragon_core.api.convert import ConversionError, to_proto
 from tetragon_core.api.tetragon import events_pb2, sensors_pb2, tetragon_pb2
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.fieldfilters import compile_field_filters
 from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.debug import change_sensor, get_debug, list_sensors, set_debug
+from tetragon_core.grpc.eventstream import send_events
 from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.info import gather_info
 from tetragon_core.grpc.policies import handle
+from tetragon_core.grpc.rthooks import runtime_hook
+from tetragon_core.grpc.stacktree import get_stack_trace_tree
 from tetragon_core.grpc.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -36,12 +40,8 @@ def _msg(name: str) -> Any:
     raise LookupError(name)
 
 
-# RPC name -> (request, response, what is missing)
-_NOT_YET: dict[str, str] = {
-    "ListDomains": "not served yet",
-    "GetInfo": "not served yet",
-    "RuntimeHook": "runtime hooks are not served yet",
-}
+# RPC name -> what is missing (every RPC of the API is served now; kept for the next one)
+_NOT_YET: dict[str, str] = {}
 
 
 class FineGuidanceSensors:
@@ -59,20 +59,9 @@ class FineGuidanceSensors:
         except ConfigError as e:
             raise GRPCError(Status.INVALID_ARGUMENT, str(e)) from e
         # aggregation_options is accepted: upstream passes every event through unaggregated.
+        # Several queued events go out per DATA write; one bad event is skipped and counted.
         with self.hub.subscribe() as q:
-            while True:
-                ev = await q.get()
-                if not event_filter(ev):
-                    continue
-                if fields:
-                    ev = fields(ev)
-                try:
-                    msg = to_proto(ev)
-                except ConversionError as e:  # one bad event must not end the stream
-                    self.hub.conversion_errors.inc()
-                    log.warning("GetEvents: event not sent: %s", e)
-                    continue
-                await stream.send_message(msg)
+            await send_events(stream, q, event_filter, fields or None, self.hub.conversion_errors)
 
     async def get_health(self, stream: Stream[Any, Any]) -> None:
         await stream.recv_message()
@@ -102,7 +91,8 @@ class FineGuidanceSensors:
     def _policy_rpc(self, rpc: str) -> Any:
         async def handler(stream: Stream[Any, Any]) -> None:
             req = await stream.recv_message()
-            await stream.send_message(handle(self.state.policies, rpc, req))
+            # BPF loading blocks: off the event loop, which the ring reader shares.
+            await stream.send_message(await asyncio.to_thread(handle, self.state.policies, rpc, req))
 
         return handler
 
@@ -113,6 +103,19 @@ class FineGuidanceSensors:
     async def _set_debug(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
         await stream.send_message(set_debug(req))
+
+    async def _get_info(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        # Feature probes and the build's git lookup block: they run off the event loop.
+        await stream.send_message(await asyncio.to_thread(gather_info, self.state.config))
+
+    async def _runtime_hook(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        await stream.send_message(runtime_hook(self.state.containers, req))
+
+    async def _get_stack_trace_tree(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        await stream.send_message(get_stack_trace_tree(self.state.stack_traces, self.state.policies, req))
 
     def __mapping__(self) -> dict[str, Handler]:
         def unary(rpc: str, fn: Any) -> tuple[str, Handler]:
@@ -126,6 +129,9 @@ class FineGuidanceSensors:
                 unary("DisableSensor", self._sensor_rpc("DisableSensor")),
                 unary("RemoveSensor", self._sensor_rpc("RemoveSensor")),
                 unary("GetDebug", self._get_debug),
+                unary("GetInfo", self._get_info),
+                unary("RuntimeHook", self._runtime_hook),
+                unary("GetStackTraceTree", self._get_stack_trace_tree),
                 *(
                     unary(rpc, self._policy_rpc(rpc))
                     for rpc in (
@@ -135,6 +141,7 @@ class FineGuidanceSensors:
                         "EnableTracingPolicy",
                         "DisableTracingPolicy",
                         "ConfigureTracingPolicy",
+                        "ListDomains",
                     )
                 ),
                 unary("SetDebug", self._set_debug),

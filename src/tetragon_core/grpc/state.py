@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tetragon_core.config import AgentConfig
+from tetragon_core.grpc.stacktree import StackTraceTrees
 from tetragon_core.policy.registry import PolicyRegistry
 from tetragon_core.process.cache import ProcessCache
+from tetragon_core.process.containers import ContainerRegistry
 
 
 @dataclass
@@ -28,3 +31,9 @@ class AgentState:
     policies: PolicyRegistry = field(
         default_factory=lambda: PolicyRegistry(lambda: set())  # replaced by the agent's
     )
+    #: containers recorded by RuntimeHook; the agent shares it with its ProcessManager
+    containers: ContainerRegistry = field(default_factory=ContainerRegistry)
+    #: GetStackTraceTree's trees; the agent feeds it as one of its sinks
+    stack_traces: StackTraceTrees = field(default_factory=StackTraceTrees)
+    #: the agent's configuration (GetInfo's ``conf``); None outside an agent
+    config: AgentConfig | None = None

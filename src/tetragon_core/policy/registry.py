@@ -8,9 +8,13 @@ A failure of one policy never touches another.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from tetragon_core.exceptions import TetragonError
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.model import TracingPolicy
 from tetragon_core.policy.parse import parse_policy
@@ -27,7 +31,12 @@ SECTION_SENSORS: dict[str, str] = {
     "enforcers": "enforcer",
 }
 
+log = logging.getLogger(__name__)
+
 ENABLED, DISABLED, LOAD_ERROR, ERROR = "enabled", "disabled", "load_error", "error"
+
+#: policy domains (where a policy came from), as upstream names them
+DOMAIN_GRPC, DOMAIN_STATIC = "grpc", "static"
 
 
 class PolicyNotFound(PolicyError):
@@ -65,43 +74,87 @@ class PolicyEntry:
     state: str
     mode: str
     error: str = ""
-    kernel_memory_bytes: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    #: who added it: ``grpc`` (the API), ``static`` (--tracing-policy and --tracing-policy-dir)
+    domain: str = DOMAIN_GRPC
+    #: the loaded programs, one handle per sensor
+    handles: list[PolicyHandleLike] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.policy.namespace, self.policy.name)
 
 
-class PolicyRegistry:
-    """Add, list, enable, disable, configure and delete policies."""
+class PolicyHandleLike(Protocol):
+    """What the registry needs of a loaded policy (:class:`tetragon_core.sensors.api.PolicyHandle`)."""
 
-    def __init__(self, installed_sensors: Callable[[], set[str]]) -> None:
+    def enable(self) -> None: ...
+    def disable(self) -> None: ...
+    def set_mode(self, mode: str) -> None: ...
+    def unload(self) -> None: ...
+    def kernel_memory(self) -> int: ...
+    def stats(self) -> Mapping[str, int]: ...
+
+
+#: Loads an entry's programs (its sensors' ``load_policy``); raises PolicyError or TetragonError.
+PolicyLoader = Callable[[PolicyEntry], list[PolicyHandleLike]]
+
+
+class PolicyRegistry:
+    """Add, list, enable, disable, configure and delete policies.
+
+    With a ``loader`` every operation acts on the kernel: add loads and attaches, disable and
+    enable detach and attach, set_mode switches enforcement, delete frees programs and maps.
+    Calls block (BPF loading); the gRPC layer runs them in a worker thread, one at a time.
+    """
+
+    def __init__(self, installed_sensors: Callable[[], set[str]], loader: PolicyLoader | None = None) -> None:
         self._installed = installed_sensors
         self._entries: dict[tuple[str, str], PolicyEntry] = {}
         self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self.loader = loader
+        #: section → the kernel feature it lacks, or None (the agent sets the real probes)
+        self.missing_feature: Callable[[str], str | None] = lambda section: None
 
-    def add(self, yaml_text: str) -> PolicyEntry:
-        """Parse, validate and register a policy; raises PolicyError naming path and reason."""
+    def add(self, yaml_text: str, domain: str = DOMAIN_GRPC) -> PolicyEntry:
+        """Parse, validate, register and load a policy in ``domain``.
+
+        A malformed policy raises PolicyError naming path and reason and is not registered; one
+        that parses but cannot be loaded here is registered in ``load_error`` with the reason.
+        """
         policy = parse_policy(yaml_text)
-        key = (policy.namespace, policy.name)
-        if key in self._entries:
-            where = f" in namespace {policy.namespace!r}" if policy.namespace else ""
-            raise PolicyExists("metadata.name", f"policy {policy.name!r} already exists{where}")
-        needed = sections(policy)
-        sensors = [SECTION_SENSORS[s] for s in needed]
-        installed = self._installed()
-        missing = [(s, SECTION_SENSORS[s]) for s in needed if SECTION_SENSORS[s] not in installed]
-        mode = policy.option("policy-mode") or "enforce"
-        entry = PolicyEntry(next(self._ids), policy, sensors, ENABLED, mode)
-        if missing:
-            entry.state = LOAD_ERROR
-            entry.error = "; ".join(
-                f"spec.{s}: no installed sensor serves this section (requires the {sensor} sensor plugin)"
-                for s, sensor in missing
-            )
-        self._entries[key] = entry
-        return entry
+        with self._lock:
+            key = (policy.namespace, policy.name)
+            if key in self._entries:
+                where = f" in namespace {policy.namespace!r}" if policy.namespace else ""
+                raise PolicyExists("metadata.name", f"policy {policy.name!r} already exists{where}")
+            needed = sections(policy)
+            sensors = [SECTION_SENSORS[s] for s in needed]
+            installed = self._installed()
+            missing = [(s, SECTION_SENSORS[s]) for s in needed if SECTION_SENSORS[s] not in installed]
+            mode = policy.option("policy-mode") or "enforce"
+            entry = PolicyEntry(next(self._ids), policy, sensors, ENABLED, mode, domain=domain)
+            lacking = [(s, f) for s in needed if (f := self.missing_feature(s)) is not None]
+            if lacking:
+                entry.state = LOAD_ERROR
+                entry.error = "; ".join(
+                    f"spec.{s}: requires {f}, which this kernel lacks" for s, f in lacking
+                )
+            elif missing:
+                entry.state = LOAD_ERROR
+                entry.error = "; ".join(
+                    f"spec.{s}: no installed sensor serves this section (requires the {sensor} sensor plugin)"
+                    for s, sensor in missing
+                )
+            elif self.loader is not None:
+                try:
+                    entry.handles = self.loader(entry)
+                except TetragonError as e:
+                    entry.state = LOAD_ERROR
+                    entry.error = str(e)
+            self._entries[key] = entry
+            return entry
 
     def get(self, name: str, namespace: str = "") -> PolicyEntry:
         entry = self._entries.get((namespace, name))
@@ -111,22 +164,73 @@ class PolicyRegistry:
         return entry
 
     def delete(self, name: str, namespace: str = "") -> PolicyEntry:
-        return self._entries.pop(self.get(name, namespace).key)
+        """Unregister a policy and free its programs and maps."""
+        with self._lock:
+            entry = self._entries.pop(self.get(name, namespace).key)
+            self._unload(entry)
+            return entry
+
+    def _unload(self, entry: PolicyEntry) -> None:
+        for h in entry.handles:
+            try:
+                h.unload()
+            except TetragonError as e:  # the others must still be freed
+                log.error("policy %s: unloading: %s", entry.policy.name, e)
+        entry.handles = []
 
     def set_enabled(self, name: str, namespace: str, enabled: bool) -> PolicyEntry:
-        entry = self.get(name, namespace)
-        if entry.state in (LOAD_ERROR, ERROR):
+        with self._lock:
+            entry = self.get(name, namespace)
             verb = "enable" if enabled else "disable"
-            raise PolicyStateError("name", f"cannot {verb} policy {name!r}: {entry.state}: {entry.error}")
-        entry.state = ENABLED if enabled else DISABLED
-        return entry
+            if entry.state in (LOAD_ERROR, ERROR):
+                raise PolicyStateError("name", f"cannot {verb} policy {name!r}: {entry.state}: {entry.error}")
+            if entry.state == (ENABLED if enabled else DISABLED):
+                return entry
+            try:
+                for h in entry.handles:
+                    h.enable() if enabled else h.disable()
+            except TetragonError as e:
+                entry.state, entry.error = ERROR, f"{verb}: {e}"
+                raise PolicyStateError("name", f"cannot {verb} policy {name!r}: {e}") from e
+            entry.state = ENABLED if enabled else DISABLED
+            return entry
 
     def set_mode(self, name: str, namespace: str, mode: str) -> PolicyEntry:
         if mode not in ("enforce", "monitor"):
             raise PolicyError("mode", f"unknown policy mode {mode!r} (enforce or monitor)")
-        entry = self.get(name, namespace)
-        entry.mode = mode
-        return entry
+        with self._lock:
+            entry = self.get(name, namespace)
+            try:
+                for h in entry.handles:
+                    h.set_mode(mode)
+            except TetragonError as e:
+                entry.state, entry.error = ERROR, f"set mode {mode}: {e}"
+                raise PolicyStateError("mode", f"cannot set mode of policy {name!r}: {e}") from e
+            entry.mode = mode
+            return entry
+
+    def kernel_memory(self, entry: PolicyEntry) -> int:
+        """Bytes of kernel memory the entry's programs and maps use now."""
+        return sum(h.kernel_memory() for h in entry.handles)
+
+    def stats(self, entry: PolicyEntry) -> dict[str, int]:
+        """The entry's kernel-side counters, summed over its hooks."""
+        out: dict[str, int] = {}
+        for h in entry.handles:
+            for k, v in h.stats().items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def unload_all(self) -> None:
+        """Free every policy's programs (agent shutdown); entries stay listed."""
+        with self._lock:
+            for entry in self._entries.values():
+                self._unload(entry)
+
+    def domains(self) -> list[str]:
+        """The domains of the registered policies, sorted (upstream's list is dynamic too)."""
+        return sorted({e.domain for e in self._entries.values()})
 
     def list(self) -> list[PolicyEntry]:
-        return sorted(self._entries.values(), key=lambda e: e.id)
+        """Every entry by id; lock-free (a copy), so the event loop never waits on a load."""
+        return sorted(list(self._entries.values()), key=lambda e: e.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.policy.errors import PolicyError
-from tetragon_core.policy.registry import LOAD_ERROR, PolicyRegistry
+from tetragon_core.policy.registry import DOMAIN_STATIC, LOAD_ERROR, PolicyRegistry
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def _add(registry: PolicyRegistry, path: Path) -> None:
         text = path.read_text()
     except OSError as e:
         raise PolicyError("", f"cannot read {path}: {e.strerror}") from e
-    entry = registry.add(text)
+    entry = registry.add(text, DOMAIN_STATIC)
     if entry.state == LOAD_ERROR:
         log.warning("tracing policy %s (%s): %s", entry.policy.name, path, entry.error)
     else:

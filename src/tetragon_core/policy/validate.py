@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from tetragon_core.policy import constants as c
@@ -69,6 +70,7 @@ def _check_hook(
     selectors: Sequence[KProbeSelector],
     macros: Mapping[str, KProbeSelector],
     kprobe: bool = False,
+    positional: bool = False,
 ) -> None:
     _check_common(path, message, tags)
     if len(args) + len(data) > c.MAX_ARGS:
@@ -83,8 +85,10 @@ def _check_hook(
         raise PolicyError(
             f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors per hook, got {len(selectors)}"
         )
+    # tracepoints: matchArgs index is the position in args[], not the traced argument's index
+    sel_args = [dataclasses.replace(a, index=i) for i, a in enumerate(args)] if positional else args
     for i, sel in enumerate(selectors):
-        check_selector(f"{path}.selectors[{i}]", sel, args, data, return_arg, macros)
+        check_selector(f"{path}.selectors[{i}]", sel, sel_args, data, return_arg, macros)
 
 
 def _check_options(options: Sequence[OptionSpec]) -> None:
@@ -176,6 +180,7 @@ def _check_spec(spec: TracingPolicySpec, namespaced: bool) -> None:
             return_arg=None,
             selectors=tp.selectors,
             macros=macros,
+            positional=True,
         )
     for i, up in enumerate(spec.uprobes):
         p = f"spec.uprobes[{i}]"

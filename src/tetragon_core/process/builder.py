@@ -29,6 +29,7 @@ from tetragon_core.process.caps import (
     privileges_changed,
     securebits_names,
 )
+from tetragon_core.process.containers import ContainerRegistry
 from tetragon_core.process.execid import ExecIds
 from tetragon_core.process.flags import IN_INIT_TREE, PROCFS, decode_flags
 from tetragon_core.process.messages import CloneMessage, Creds, ExecMessage
@@ -59,6 +60,7 @@ class ProcessBuilder:
     __slots__ = (
         "_caps_memo",
         "_clock",
+        "_containers",
         "_cred",
         "_creds_memo",
         "_debug",
@@ -82,9 +84,11 @@ class ProcessBuilder:
         users: UserDB | None,
         registry: Registry,
         redact: Callable[[str, str], str] | None = None,
+        containers: ContainerRegistry | None = None,
     ) -> None:
         """``ids`` makes exec ids; ``clock`` converts a ktime to an RFC 3339 string; ``users`` enables
-        user names."""
+        user names; ``containers`` (the runtime hook's records) fills ``pod`` for containerised
+        processes."""
         self._ids = ids
         self._clock = clock
         # --redaction-filters: applied once, as the process enters the cache, so every output agrees.
@@ -93,6 +97,7 @@ class ProcessBuilder:
         self._ns = enable_process_ns
         self._resolver = namespaces
         self._users = users
+        self._containers = containers
         self._caps_memo: dict[tuple[int, int, int], Capabilities] = {}
         self._creds_memo: dict[tuple[int, ...], ProcessCredentials] = {}
         self._user_memo: dict[str, UserRecord] = {}
@@ -126,6 +131,8 @@ class ProcessBuilder:
         arguments = format_args(msg.args)
         if self._redact is not None and arguments:
             arguments = self._redact(binary, arguments)
+        docker = docker_id(cgroup, from_bpf=not flags & PROCFS) if cgroup else ""
+        containers = self._containers
         return Process(
             exec_id=self._ids(msg.pid, msg.ktime),
             pid=msg.pid,
@@ -136,7 +143,8 @@ class ProcessBuilder:
             flags=decode_flags(flags),
             start_time=start_time,
             auid=msg.auid,
-            docker=docker_id(cgroup, from_bpf=not flags & PROCFS) if cgroup else "",
+            pod=containers.pod(docker, msg.nspid) if docker and containers is not None else None,
+            docker=docker,
             parent_exec_id=parent_exec_id,
             cap=cap,
             ns=self._resolver.namespaces(msg.ns) if self._ns else None,
@@ -187,6 +195,15 @@ class ProcessBuilder:
             binary_properties=None,
             in_init_tree=flags & IN_INIT_TREE != 0,
         )
+
+    def with_pod(self, process: Process) -> Process | None:
+        """``process`` with the ``pod`` of its container, if it has none yet and the runtime hook
+        has since recorded that container; else None (nothing to change)."""
+        containers = self._containers
+        if containers is None or process.pod is not None or not process.docker:
+            return None
+        pod = containers.pod(process.docker)
+        return msgspec.structs.replace(process, pod=pod) if pod is not None else None
 
     def kernel_process(self) -> Process:
         """The ``<kernel>`` pseudo-process (pid 0, ktime 1), root of every process tree."""

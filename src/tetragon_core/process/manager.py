@@ -23,6 +23,7 @@ from tetragon_core.process.cache import (
     ProcessEntry,
 )
 from tetragon_core.process.caps import signal_name
+from tetragon_core.process.containers import ContainerRegistry
 from tetragon_core.process.eventcache import ENTRY_PARENT_INFO, ENTRY_PROCESS_INFO, EventCache
 from tetragon_core.process.execid import ExecIds
 from tetragon_core.process.flags import CLONE
@@ -44,7 +45,9 @@ class ProcessManager:
     With an ``event_cache``, events whose process or parent is not cached yet are parked there and
     come out of ``event_cache.retry_tick()``; without one they are sent at once, incomplete.
     ``host_namespaces`` (pid 1's ten namespace inodes) is read from ``procfs`` when not given and
-    namespaces or user names are wanted.
+    namespaces or user names are wanted. With ``containers`` (the runtime hook's records), processes
+    in a recorded container carry its ``pod``; one cached before its container was recorded gets
+    it at its next event (a child's exec, a fork, its exit).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class ProcessManager:
         user_db: UserDB | None = None,
         procfs: str | None = "/proc",
         redact: Callable[[str, str], str] | None = None,
+        containers: ContainerRegistry | None = None,
     ) -> None:
         """Set up the manager and insert the ``<kernel>`` root process into ``cache``."""
         reg = registry if registry is not None else Registry()
@@ -83,7 +87,9 @@ class ProcessManager:
             users=users,
             registry=reg,
             redact=redact,
+            containers=containers,
         )
+        self._pods = containers is not None
         self._errors = reg.counter(
             "tetragon_errors_total", "The total number of Tetragon errors. For internal use only.", ("type",)
         )
@@ -130,6 +136,8 @@ class ProcessManager:
         cache.add(entry)
         parent = cache.get(parent_id)
         if parent is not None:
+            if self._pods:
+                self._refresh_pod(parent)
             cache.ref_inc(parent, PARENT_INC)
             entry.holds_parent_ref = True
         if cleanup is not None and replaces:
@@ -160,6 +168,12 @@ class ProcessManager:
             return
         self._release(old)
 
+    def _refresh_pod(self, entry: ProcessEntry) -> None:
+        """Give a cached process the pod its container was recorded with after it was cached."""
+        updated = self._builder.with_pod(entry.process)
+        if updated is not None:
+            entry.process = updated
+
     def _release(self, entry: ProcessEntry) -> None:
         self._cache.release_parent(entry)
         self._cache.ref_dec(entry, PROCESS_DEC)
@@ -177,6 +191,8 @@ class ProcessManager:
         self._clone_from(parent, parent_id, msg)
 
     def _clone_from(self, parent: ProcessEntry, parent_id: str, msg: CloneMessage) -> None:
+        if self._pods:
+            self._refresh_pod(parent)
         if msg.tid != msg.pid:
             self._errors.inc("process_pid_tid_mismatch")
         entry = ProcessEntry(self._builder.clone_process(parent.process, msg, parent_id))
@@ -205,6 +221,10 @@ class ProcessManager:
         if msg.tid != key.pid:
             self._errors.inc("process_pid_tid_mismatch")
         parent = cache.get(entry.parent_exec_id)
+        if self._pods:
+            self._refresh_pod(entry)
+            if parent is not None:
+                self._refresh_pod(parent)
         if entry.holds_parent_ref:
             entry.holds_parent_ref = False
             if parent is not None and parent is not entry:

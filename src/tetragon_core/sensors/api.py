@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
+from tetragon_core.exceptions import SensorError
 from tetragon_core.metrics import Registry
 
 #: Turns one raw ring-buffer record (starting with the 16-byte msg_common) into a message.
@@ -39,16 +40,55 @@ class SensorContext:
         return obj
 
 
+class PolicyHandle(abc.ABC):
+    """One TracingPolicy's programs inside a sensor, as :meth:`Sensor.load_policy` returns them.
+
+    The handle starts enabled (attached). Every method may raise a TetragonError; the registry
+    turns it into the policy's error state without touching other policies.
+    """
+
+    @abc.abstractmethod
+    def enable(self) -> None:
+        """Attach the policy's programs."""
+
+    @abc.abstractmethod
+    def disable(self) -> None:
+        """Detach them; maps and state stay."""
+
+    @abc.abstractmethod
+    def set_mode(self, mode: str) -> None:
+        """``enforce`` or ``monitor`` (enforcement is counted but not performed)."""
+
+    @abc.abstractmethod
+    def unload(self) -> None:
+        """Detach and free everything (programs and maps)."""
+
+    def kernel_memory(self) -> int:
+        """Bytes of kernel memory the policy's programs and maps use."""
+        return 0
+
+    def stats(self) -> Mapping[str, int]:
+        """Kernel-side counters (calls, filtered, posted, ...), summed over the hooks."""
+        return {}
+
+
 class Sensor(abc.ABC):
     """Base class of every sensor plugin.
 
     Class attributes are checked when the plugin registers: ``name`` is the sensor's unique
-    name (Tetragon's, e.g. ``execve``), ``ops`` the op codes its decoders own.
+    name (Tetragon's, e.g. ``execve``), ``ops`` the op codes its decoders own, and ``sections``
+    the TracingPolicy spec sections it serves (``tracepoints``, ...), if any.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     ops: ClassVar[Sequence[int]] = ()
+    sections: ClassVar[Sequence[str]] = ()
+
+    def load_policy(self, ctx: SensorContext, policy: Any, policy_id: int, mode: str) -> PolicyHandle:
+        """Compile and load ``policy`` (a :class:`~tetragon_core.policy.TracingPolicy`); raise
+        PolicyError naming the YAML path for what cannot be served."""
+        raise SensorError(f"sensor {self.name!r} serves no TracingPolicy sections")
 
     @abc.abstractmethod
     def decoders(self) -> Mapping[int, Decoder]:

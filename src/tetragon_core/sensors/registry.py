@@ -16,6 +16,17 @@ from tetragon_core.exceptions import SensorError
 from tetragon_core.sensors.api import Sensor
 
 GROUP = "tetragon.sensors"
+#: TracingPolicy spec sections a sensor may serve
+POLICY_SECTIONS = (
+    "kprobes",
+    "tracepoints",
+    "uprobes",
+    "lsmhooks",
+    "usdts",
+    "fentries",
+    "loader",
+    "enforcers",
+)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -56,6 +67,13 @@ def validate(cls: object, name: str) -> type[Sensor]:
         raise SensorError(f"sensor {name!r}: class attribute 'name' must match {_NAME_RE.pattern}")
     if cname != name:
         raise SensorError(f"sensor {name!r}: entry point name differs from {cls.__name__}.name {cname!r}")
+    sections = getattr(cls, "sections", ())
+    unknown = [x for x in sections if x not in POLICY_SECTIONS]
+    if unknown:
+        raise SensorError(
+            f"sensor {name!r}: 'sections' names unknown TracingPolicy sections {unknown} "
+            f"(known: {', '.join(POLICY_SECTIONS)})"
+        )
     ops = getattr(cls, "ops", ())
     if not all(isinstance(o, int) and 0 < o < 256 for o in ops):
         raise SensorError(f"sensor {name!r}: 'ops' must be op codes between 1 and 255, got {ops!r}")

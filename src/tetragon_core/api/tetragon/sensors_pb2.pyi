@@ -1,6 +1,7 @@
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from tetragon_core.api.tetragon import events_pb2 as _events_pb2
+from tetragon_core.api.tetragon import stack_pb2 as _stack_pb2
 from tetragon_core.api.tetragon import tetragon_pb2 as _tetragon_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -433,3 +434,15 @@ class SetDebugResponse(_message.Message):
     flag: ConfigFlag
     level: LogLevel
     def __init__(self, flag: _Optional[_Union[ConfigFlag, str]] = ..., level: _Optional[_Union[LogLevel, str]] = ...) -> None: ...
+
+class GetStackTraceTreeRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetStackTraceTreeResponse(_message.Message):
+    __slots__ = ("root",)
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    root: _stack_pb2.StackTraceNode
+    def __init__(self, root: _Optional[_Union[_stack_pb2.StackTraceNode, _Mapping]] = ...) -> None: ...

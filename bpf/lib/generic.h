@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The policy hooks' shared layouts: the per-hook configuration the core compiles from a
+ * TracingPolicy (arguments, selectors, actions) and the event message every generic hook sends.
+ * src/tetragon_core/policy/kernel.py packs exactly these structs; keep the two in step. */
+#ifndef TG_GENERIC_H
+#define TG_GENERIC_H
+
+#include "process.h"
+
+#define TG_MAX_ARGS 5
+#define TG_MAX_SELECTORS 5
+#define TG_MAX_VALUES 4
+#define TG_MAX_RANGE_VALUES 8 /* 4 min:max pairs */
+#define TG_MAX_ACTIONS 3
+#define TG_MAX_PID_FILTERS 4
+#define TG_MAX_PID_VALUES 8
+#define TG_MAX_NS_FILTERS 10
+#define TG_MAX_CAP_FILTERS 4
+#define TG_STR_MATCH 256 /* bytes of a string that Equal looks at */
+#define TG_LPM_MAX 248	 /* ... and Prefix/Postfix (an LPM trie key holds at most 256 bytes) */
+#define TG_STR_MAX 4096  /* bytes of a string or buffer argument copied into an event */
+
+/* Argument types: Tetragon's kernel ids (pkg/generictypes). */
+#define TG_T_INT 1
+#define TG_T_CHAR_BUF 2
+#define TG_T_SIZE_T 4
+#define TG_T_STRING 6
+#define TG_T_S64 10
+#define TG_T_U64 11
+#define TG_T_S32 12
+#define TG_T_U32 13
+#define TG_T_FILENAME 14
+#define TG_T_FD 17
+#define TG_T_SYSCALL64 28
+#define TG_T_S16 29
+#define TG_T_U16 30
+#define TG_T_S8 31
+#define TG_T_U8 32
+#define TG_T_DATA_LOC 38
+
+/* Operators: Tetragon's kernel op ids. */
+#define TG_OP_GT 1
+#define TG_OP_LT 2
+#define TG_OP_EQ 3
+#define TG_OP_NEQ 4
+#define TG_OP_IN 5
+#define TG_OP_NOTIN 6
+#define TG_OP_PREFIX 8
+#define TG_OP_POSTFIX 9
+#define TG_OP_INMAP 10
+#define TG_OP_NOTINMAP 11
+#define TG_OP_MASK 12
+#define TG_OP_NOTPREFIX 26
+#define TG_OP_NOTPOSTFIX 27
+#define TG_OP_INRANGE 31
+#define TG_OP_NOTINRANGE 32
+
+/* Actions: Tetragon's kernel action ids. */
+#define TG_ACT_POST 0
+#define TG_ACT_SIGKILL 2
+#define TG_ACT_NOPOST 8
+#define TG_ACT_SIGNAL 9
+#define TG_ACT_NOTIFY_ENFORCER 12
+
+#define TG_RL_SCOPE_THREAD 0
+#define TG_RL_SCOPE_PROCESS 1
+#define TG_RL_SCOPE_GLOBAL 2
+
+#define TG_PID_NSPID 0x1
+#define TG_PID_FOLLOW_FORKS 0x2
+
+#define TG_CAP_EFFECTIVE 0
+#define TG_CAP_INHERITABLE 1
+#define TG_CAP_PERMITTED 2
+
+/* tg_hook_cfg.flags */
+#define TG_HOOK_RAW 0x1
+
+/* msg_common.flags (Tetragon's) */
+#define TG_MSG_PROCESS_NOT_FOUND 0x10
+#define TG_MSG_ACTION_FAILED 0x20
+
+struct tg_arg_cfg {
+	__u32 type;
+	__u16 offset;	 /* byte offset in the tracepoint record (raw: 8 x the argument number) */
+	__u16 size;	 /* field size in bytes: 1, 2, 4 or 8 */
+	__u8 is_signed;
+	__u8 size_arg;	 /* char_buf: 1-based position of the argument holding the length, or 0 */
+	__u8 user;	 /* 1: pointer into user memory, 0: kernel, 2: decide by address */
+	__u8 pad;
+};
+
+struct tg_pid_filter {
+	__u32 op; /* In / NotIn */
+	__u32 flags;
+	__u32 n;
+	__u32 vals[TG_MAX_PID_VALUES];
+};
+
+struct tg_ns_filter {
+	__u32 nstype; /* index into struct msg_ns */
+	__u32 op;
+	__u32 n;
+	__u32 vals[TG_MAX_VALUES];
+};
+
+struct tg_cap_filter {
+	__u32 type;
+	__u32 op;
+	__u32 host_userns; /* non-zero: only for processes outside this (the host's) user namespace */
+	__u32 pad;
+	__u64 mask;
+};
+
+struct tg_arg_filter {
+	__u32 arg; /* position in the hook's args */
+	__u32 op;
+	__u32 n;   /* inline values */
+	__u32 is_str;
+	__s64 vals[TG_MAX_RANGE_VALUES];
+};
+
+struct tg_action {
+	__u32 id;
+	__u32 arg;  /* Signal: signal number; Post: rate-limit scope */
+	__u64 arg2; /* Post: rate limit in ns (0 = none) */
+};
+
+struct tg_selector {
+	__u32 npid;
+	__u32 nns;
+	__u32 ncap;
+	__u32 ncapchg;
+	__u32 nschg_op;   /* 0 = none, else In / NotIn */
+	__u32 nschg_mask; /* bit per struct msg_ns index */
+	__u32 nargs;
+	__u32 nact;
+	__u32 bin_op;	  /* 0 = no matchBinaries */
+	__u32 bin_follow; /* followChildren */
+	struct tg_pid_filter pid[TG_MAX_PID_FILTERS];
+	struct tg_ns_filter ns[TG_MAX_NS_FILTERS];
+	struct tg_cap_filter cap[TG_MAX_CAP_FILTERS];
+	struct tg_cap_filter capchg[TG_MAX_CAP_FILTERS];
+	struct tg_arg_filter arg[TG_MAX_ARGS];
+	struct tg_action act[TG_MAX_ACTIONS];
+};
+
+struct tg_hook_cfg {
+	__u32 hook_id; /* the core's id for this hook: tells user space how to decode the event */
+	__u32 nargs;
+	__u32 nsel;
+	__u32 flags;
+	struct tg_arg_cfg args[TG_MAX_ARGS];
+	struct tg_selector sel[TG_MAX_SELECTORS];
+};
+
+/* Written separately so that switching enforce/monitor is one atomic word. */
+struct tg_hook_mode {
+	__u32 monitor;
+	__u32 pad;
+};
+
+/* Counters per hook, read by the core into metrics and by the tests. */
+struct tg_hook_stats {
+	__u64 calls;	     /* program runs */
+	__u64 filtered;	     /* rejected by every selector: never left the kernel */
+	__u64 posted;	     /* events sent */
+	__u64 rate_limited;  /* Post suppressed by rateLimit */
+	__u64 no_post;	     /* matched with NoPost */
+	__u64 signals;	     /* Sigkill/Signal performed */
+	__u64 monitor_skips; /* enforcement counted but not performed (policy-mode monitor) */
+	__u64 action_failed; /* bpf_send_signal failed */
+	__u64 no_process;    /* current process unknown to execve_map */
+	__u64 output_failed; /* ring buffer full */
+};
+
+/* 144-byte header, as Tetragon's msg_generic_kprobe; argument bytes follow. */
+struct msg_generic_hdr {
+	struct msg_common common;
+	struct msg_execve_key current;
+	struct msg_ns ns;
+	struct msg_capabilities caps;
+	__u64 func_id;
+	__u64 retprobe_id;
+	__u64 action;
+	__u32 action_arg_id;
+	__u32 tid;
+	__s64 kernel_stack_id;
+	__s64 user_stack_id;
+};
+
+/* String maps. The first 4 key bytes name the filter (selector * TG_MAX_ARGS + filter). */
+struct tg_str_key {
+	__u32 filter;
+	__u32 len;
+	char s[TG_STR_MATCH];
+};
+
+/* Prefix/Postfix of arguments and of binaries (filter = selector for binaries); Postfix keys
+ * hold the string reversed. */
+struct tg_lpm_key {
+	__u32 prefixlen;
+	__u32 filter;
+	char s[TG_LPM_MAX];
+};
+
+struct tg_int_key {
+	__u32 filter;
+	__u32 pad;
+	__u64 v;
+};
+
+/* matchBinaries In/NotIn */
+struct tg_bin_key {
+	__u32 sel;
+	__u32 pad;
+	char path[BINARY_PATH_MAX];
+};
+
+struct tg_rl_key {
+	__u32 sel;
+	__u32 scope;
+	__u64 hash;
+};
+
+#endif

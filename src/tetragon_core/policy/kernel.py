@@ -1,0 +1,422 @@
+"""Compile a hook's arguments and selectors into the kernel's configuration (``bpf/lib/generic.h``).
+
+The result is the packed ``struct tg_hook_cfg`` plus the entries of the string, integer and
+binary maps the BPF program looks values up in. Everything a policy asks that this kernel-side
+engine cannot evaluate is refused here with the YAML path and the reason, never ignored.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tetragon_core.policy import constants as c
+from tetragon_core.policy.errors import PolicyError
+from tetragon_core.policy.model import ActionSelector, ArgSelector, CapabilitiesSelector, KProbeSelector
+
+# Limits of the BPF side (bpf/lib/generic.h); several are tighter or looser than Tetragon's.
+MAX_PID_FILTERS = 4
+MAX_PID_VALUES = 8
+MAX_CAP_FILTERS = 4
+MAX_RANGES = 4
+STR_EQ_MAX = 255  # Equal/NotEqual strings (a 256-byte hash key with its length)
+STR_LPM_MAX = 248  # Prefix/Postfix strings (an LPM trie key holds at most 256 bytes)
+BIN_PATH_MAX = 255
+MAP_ENTRIES = 128  # per string/binary map (bpf/lib/selectors.h)
+INT_MAP_ENTRIES = 1024
+
+# Kernel ids (bpf/lib/generic.h)
+OP_IN, OP_NOTIN = 5, 6
+T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC = 6, 2, 14, 38
+STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC})
+_INT_OPS = frozenset(
+    {
+        "Equal",
+        "NotEqual",
+        "GreaterThan",
+        "GT",
+        "LessThan",
+        "LT",
+        "Mask",
+        "InMap",
+        "NotInMap",
+        "InRange",
+        "NotInRange",
+    }
+)
+_STR_OPS = ("Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix")
+_ACTIONS = {"Post": 0, "Sigkill": 2, "NoPost": 8, "Signal": 9}
+_SCOPES = {"thread": 0, "process": 1, "global": 2}
+_CAP_TYPES = {"Effective": 0, "Inheritable": 1, "Permitted": 2}
+
+_ARG_CFG = struct.Struct("<IHHBBBB")  # struct tg_arg_cfg, 12 bytes
+_PID = struct.Struct(f"<III{MAX_PID_VALUES}I")  # 44
+_NS = struct.Struct("<III4I")  # 28
+_CAP = struct.Struct("<IIIIQ")  # 24
+_ARGF = struct.Struct(f"<IIII{2 * MAX_RANGES}q")  # 80
+_ACT = struct.Struct("<IIQ")  # 16
+_SEL_HEAD = struct.Struct("<10I")  # 40
+SELECTOR_SIZE = 1136
+HOOK_CFG_SIZE = 5760
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One hook argument as the kernel reads it."""
+
+    type: int
+    offset: int
+    size: int
+    is_signed: bool = False
+    size_arg: int = 0  # char_buf: 1-based position of the length argument
+    user: int = 2  # pointers: 1 user memory, 0 kernel, 2 decided by address
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What selectors need to know about the host: namespace inodes (msg_ns order)."""
+
+    namespaces: tuple[int, ...] = ()
+
+
+@dataclass
+class CompiledHook:
+    """The hook's ``tg_hook_cfg`` value and its map entries (map name → key → value)."""
+
+    cfg: bytes
+    maps: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
+
+    def add(self, name: str, key: bytes) -> None:
+        self.maps.setdefault(name, {})[key] = b"\x01"
+
+
+ListResolver = Callable[[str], list[int]]
+
+
+def _int(path: str, value: str) -> int:
+    try:
+        return int(value, 0)
+    except ValueError:
+        try:
+            return int(value)  # "010" is ten, not a base-0 error
+        except ValueError:
+            raise PolicyError(path, f"expected a number, got {value!r}") from None
+
+
+def _pad(b: bytes, n: int) -> bytes:
+    return b + b"\0" * (n - len(b))
+
+
+def expand_macros(sel: KProbeSelector, macros: Mapping[str, KProbeSelector]) -> KProbeSelector:
+    """The selector with its ``macros`` merged in (their filters appended), as Tetragon does."""
+    if not sel.macros:
+        return sel
+    merged = {f: list(getattr(sel, f)) for f in _LIST_FIELDS}
+    for name in sel.macros:
+        m = macros[name]
+        for f in _LIST_FIELDS:
+            merged[f].extend(getattr(m, f))
+    return KProbeSelector(label=sel.label, match_workloads=sel.match_workloads, **merged)
+
+
+_LIST_FIELDS = (
+    "match_pids",
+    "match_args",
+    "match_data",
+    "match_actions",
+    "match_return_args",
+    "match_return_actions",
+    "match_binaries",
+    "match_parent_binaries",
+    "match_namespaces",
+    "match_namespace_changes",
+    "match_capabilities",
+    "match_capability_changes",
+)
+
+
+class _Compiler:
+    def __init__(self, args: Sequence[ArgSpec], host: HostInfo, lists: ListResolver) -> None:
+        self.args = args
+        self.host = host
+        self.lists = lists
+        self.out = CompiledHook(b"")
+
+    def refuse_unsupported(self, path: str, sel: KProbeSelector) -> None:
+        for name, what in (
+            ("match_data", "matchData"),
+            ("match_return_args", "matchReturnArgs"),
+            ("match_return_actions", "matchReturnActions"),
+            ("match_parent_binaries", "matchParentBinaries"),
+        ):
+            if getattr(sel, name):
+                raise PolicyError(f"{path}.{what}", f"{what} is not supported on tracepoints")
+        if sel.match_workloads is not None:
+            raise PolicyError(
+                f"{path}.matchWorkloads", "matchWorkloads needs Kubernetes, which this agent lacks"
+            )
+
+    def pids(self, path: str, sel: KProbeSelector) -> list[bytes]:
+        if len(sel.match_pids) > MAX_PID_FILTERS:
+            raise PolicyError(
+                f"{path}.matchPIDs", f"at most {MAX_PID_FILTERS} entries, got {len(sel.match_pids)}"
+            )
+        out = []
+        for i, f in enumerate(sel.match_pids):
+            if len(f.values) > MAX_PID_VALUES:
+                raise PolicyError(
+                    f"{path}.matchPIDs[{i}].values", f"at most {MAX_PID_VALUES} pids, got {len(f.values)}"
+                )
+            flags = (1 if f.is_namespace_pid else 0) | (2 if f.follow_forks else 0)
+            vals = list(f.values) + [0] * (MAX_PID_VALUES - len(f.values))
+            op = OP_IN if f.operator == "In" else OP_NOTIN
+            out.append(_PID.pack(op, flags, len(f.values), *vals))
+        return out
+
+    def namespaces(self, path: str, sel: KProbeSelector) -> list[bytes]:
+        out = []
+        for i, f in enumerate(sel.match_namespaces):
+            nstype = c.NAMESPACES.index(f.namespace)
+            vals = []
+            for j, v in enumerate(f.values):
+                if v == "host_ns":
+                    if len(self.host.namespaces) <= nstype or not self.host.namespaces[nstype]:
+                        raise PolicyError(
+                            f"{path}.matchNamespaces[{i}].values[{j}]",
+                            f"the host's {f.namespace} namespace cannot be read on this machine",
+                        )
+                    vals.append(self.host.namespaces[nstype])
+                else:
+                    vals.append(int(v))
+            op = OP_IN if f.operator == "In" else OP_NOTIN
+            out.append(_NS.pack(nstype, op, len(vals), *(vals + [0] * (4 - len(vals)))))
+        return out
+
+    def caps(self, path: str, filters: Sequence[CapabilitiesSelector], key: str) -> list[bytes]:
+        if len(filters) > MAX_CAP_FILTERS:
+            raise PolicyError(f"{path}.{key}", f"at most {MAX_CAP_FILTERS} entries, got {len(filters)}")
+        out = []
+        user_ns = self.host.namespaces[9] if len(self.host.namespaces) > 9 else 0
+        for i, f in enumerate(filters):
+            mask = 0
+            for v in f.values:
+                mask |= 1 << c.CAPABILITIES[v.upper()]
+            host = 0
+            if f.is_namespace_capability:
+                if not user_ns:
+                    raise PolicyError(
+                        f"{path}.{key}[{i}].isNamespaceCapability",
+                        "the host's user namespace cannot be read on this machine",
+                    )
+                host = user_ns
+            op = OP_IN if f.operator == "In" else OP_NOTIN
+            out.append(_CAP.pack(_CAP_TYPES[f.type], op, host, 0, mask))
+        return out
+
+    def ns_changes(self, sel: KProbeSelector) -> tuple[int, int]:
+        if not sel.match_namespace_changes:
+            return 0, 0
+        f = sel.match_namespace_changes[0]
+        mask = 0
+        for v in f.values:
+            mask |= 1 << c.NAMESPACES.index(v)
+        return (OP_IN if f.operator == "In" else OP_NOTIN), mask
+
+    def binaries(self, path: str, sel: KProbeSelector, index: int) -> tuple[int, int]:
+        if not sel.match_binaries:
+            return 0, 0
+        f = sel.match_binaries[0]
+        p = f"{path}.matchBinaries[0]"
+        if f.follow_children:
+            raise PolicyError(f"{p}.followChildren", "followChildren is not supported by this agent yet")
+        op = c.BINARY_OPERATORS.index(f.operator)
+        kernel_op = (OP_IN, OP_NOTIN, 8, 26, 9, 27)[op]
+        for j, v in enumerate(f.values):
+            raw = v.encode()
+            if f.operator in ("In", "NotIn"):
+                if len(raw) > BIN_PATH_MAX:
+                    raise PolicyError(f"{p}.values[{j}]", f"path longer than {BIN_PATH_MAX} bytes")
+                self.out.add("tg_bin_paths", struct.pack("<II", index, 0) + _pad(raw, 256))
+            else:
+                if len(raw) > STR_LPM_MAX:
+                    raise PolicyError(f"{p}.values[{j}]", f"longer than {STR_LPM_MAX} bytes")
+                if "Postfix" in f.operator:
+                    raw = raw[::-1]
+                m = "tg_bin_prefix" if "Prefix" in f.operator else "tg_bin_postfix"
+                self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), index) + _pad(raw, STR_LPM_MAX))
+        return kernel_op, 1 if f.follow_children else 0
+
+    def arg_filter(self, path: str, f: ArgSelector, fid: int) -> bytes:
+        op = c.canonical_operator(f.operator) or f.operator
+        if f.index >= len(self.args):
+            raise PolicyError(
+                f"{path}.index", f"the hook has {len(self.args)} args; index {f.index} names none"
+            )
+        arg = self.args[f.index]
+        is_str = arg.type in STRING_TYPES
+        kop = c.ARG_OPERATORS[op]
+        if is_str:
+            if op not in _STR_OPS:
+                raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to a string argument")
+            for j, v in enumerate(f.values):
+                raw = v.encode()
+                if op in ("Equal", "NotEqual"):
+                    if len(raw) > STR_EQ_MAX:
+                        raise PolicyError(f"{path}.values[{j}]", f"longer than {STR_EQ_MAX} bytes")
+                    self.out.add("tg_str_eq", struct.pack("<II", fid, len(raw)) + _pad(raw, 256))
+                else:
+                    if len(raw) > STR_LPM_MAX:
+                        raise PolicyError(f"{path}.values[{j}]", f"longer than {STR_LPM_MAX} bytes")
+                    if "Postfix" in op:
+                        raw = raw[::-1]
+                    m = "tg_str_prefix" if "Prefix" in op else "tg_str_postfix"
+                    self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), fid) + _pad(raw, STR_LPM_MAX))
+            return _ARGF.pack(f.index, kop, 0, 1, *([0] * 2 * MAX_RANGES))
+        if op not in _INT_OPS:
+            raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to an integer argument")
+        vals: list[int] = []
+        if op in ("InMap", "NotInMap"):
+            for j, v in enumerate(f.values):
+                nums = self.lists(v[5:]) if v.startswith("list:") else [_int(f"{path}.values[{j}]", v)]
+                for n in nums:
+                    self.out.add("tg_int_map", struct.pack("<IIQ", fid, 0, n & 0xFFFFFFFFFFFFFFFF))
+        elif op in ("InRange", "NotInRange"):
+            if len(f.values) > MAX_RANGES:
+                raise PolicyError(f"{path}.values", f"at most {MAX_RANGES} ranges, got {len(f.values)}")
+            for j, v in enumerate(f.values):
+                lo, sep, hi = v.partition(":")
+                if not sep:
+                    raise PolicyError(f"{path}.values[{j}]", f"expected a range min:max, got {v!r}")
+                a, b = _int(f"{path}.values[{j}]", lo), _int(f"{path}.values[{j}]", hi)
+                if a > b:
+                    raise PolicyError(f"{path}.values[{j}]", f"range {v!r} has min > max")
+                vals += [a, b]
+        else:
+            if len(f.values) > c.MAX_MATCH_VALUES:
+                raise PolicyError(
+                    f"{path}.values",
+                    f"operator {op!r} takes at most {c.MAX_MATCH_VALUES} values, got {len(f.values)}",
+                )
+            vals = [_int(f"{path}.values[{j}]", v) for j, v in enumerate(f.values)]
+        vals = [v - (1 << 64) if v >= 1 << 63 else v for v in vals]
+        if any(v < -(1 << 63) for v in vals):
+            raise PolicyError(f"{path}.values", "a value does not fit in 64 bits")
+        return _ARGF.pack(f.index, kop, len(vals), 0, *(vals + [0] * (2 * MAX_RANGES - len(vals))))
+
+    def actions(self, path: str, acts: Sequence[ActionSelector]) -> list[bytes]:
+        out = []
+        for i, a in enumerate(acts):
+            p = f"{path}.matchActions[{i}]"
+            if a.action == "NotifyEnforcer":
+                raise PolicyError(
+                    f"{p}.action",
+                    "NotifyEnforcer needs an enforcer (bpf_override_return or fmod_ret), "
+                    "and no enforcer sensor is installed",
+                )
+            if a.action not in _ACTIONS:
+                raise PolicyError(f"{p}.action", f"action {a.action!r} is not supported on tracepoints")
+            for flag, what in (
+                (a.kernel_stack_trace, "kernelStackTrace"),
+                (a.user_stack_trace, "userStackTrace"),
+            ):
+                if flag:
+                    raise PolicyError(f"{p}.{what}", "stack traces are not supported on tracepoints yet")
+            if a.ima_hash:
+                raise PolicyError(f"{p}.imaHash", "imaHash needs LSM hooks")
+            arg, arg2 = 0, 0
+            if a.action == "Signal":
+                if not 1 <= a.arg_sig <= 64:
+                    raise PolicyError(f"{p}.argSig", f"expected a signal number 1..64, got {a.arg_sig}")
+                arg = a.arg_sig
+            if a.action == "Post" and a.rate_limit:
+                arg2 = rate_limit_ns(a.rate_limit)
+                arg = _SCOPES[a.rate_limit_scope or "thread"]
+            out.append(_ACT.pack(_ACTIONS[a.action], arg, arg2))
+        return out
+
+    def selector(self, path: str, sel: KProbeSelector, index: int) -> bytes:
+        self.refuse_unsupported(path, sel)
+        pids = self.pids(path, sel)
+        nss = self.namespaces(path, sel)
+        caps = self.caps(path, sel.match_capabilities, "matchCapabilities")
+        capchg = self.caps(path, sel.match_capability_changes, "matchCapabilityChanges")
+        nschg_op, nschg_mask = self.ns_changes(sel)
+        bin_op, bin_follow = self.binaries(path, sel, index)
+        if len(sel.match_args) > c.MAX_ARGS:
+            raise PolicyError(f"{path}.matchArgs", f"at most {c.MAX_ARGS} entries, got {len(sel.match_args)}")
+        argf = [
+            self.arg_filter(f"{path}.matchArgs[{j}]", f, index * c.MAX_ARGS + j)
+            for j, f in enumerate(sel.match_args)
+        ]
+        acts = self.actions(path, sel.match_actions)
+        head = _SEL_HEAD.pack(
+            len(pids), len(nss), len(caps), len(capchg), nschg_op, nschg_mask,
+            len(argf), len(acts), bin_op, bin_follow,
+        )  # fmt: skip
+        body = (
+            head
+            + _fill(pids, _PID.size, MAX_PID_FILTERS)
+            + _fill(nss, _NS.size, c.MAX_MATCH_NAMESPACES)
+            + _fill(caps, _CAP.size, MAX_CAP_FILTERS)
+            + _fill(capchg, _CAP.size, MAX_CAP_FILTERS)
+            + _fill(argf, _ARGF.size, c.MAX_ARGS)
+            + _fill(acts, _ACT.size, c.MAX_ACTIONS)
+        )
+        assert len(body) == SELECTOR_SIZE, len(body)
+        return body
+
+
+def _fill(items: list[bytes], size: int, n: int) -> bytes:
+    return b"".join(items) + b"\0" * (size * (n - len(items)))
+
+
+def rate_limit_ns(text: str) -> int:
+    """``rateLimit`` ("N", "Ns", "Nm", "Nh"; a bare number is seconds) in nanoseconds."""
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], 1)
+    digits = text[:-1] if text[-1:] in "smh" else text
+    return int(digits) * unit * 1_000_000_000
+
+
+def compile_hook(
+    path: str,
+    hook_id: int,
+    args: Sequence[ArgSpec],
+    selectors: Sequence[KProbeSelector],
+    *,
+    macros: Mapping[str, KProbeSelector] | None = None,
+    host: HostInfo | None = None,
+    lists: ListResolver | None = None,
+    flags: int = 0,
+) -> CompiledHook:
+    """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError."""
+
+    def no_lists(name: str) -> list[int]:
+        raise PolicyError(f"{path}.selectors", f"list {name!r} is not defined in spec.lists")
+
+    if len(args) > c.MAX_ARGS:
+        raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
+    if len(selectors) > c.MAX_SELECTORS:
+        raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
+    comp = _Compiler(args, host or HostInfo(), lists or no_lists)
+    sels = [
+        comp.selector(f"{path}.selectors[{i}]", expand_macros(s, macros or {}), i)
+        for i, s in enumerate(selectors)
+    ]
+    for name, entries in comp.out.maps.items():
+        limit = INT_MAP_ENTRIES if name == "tg_int_map" else MAP_ENTRIES
+        if len(entries) > limit:
+            raise PolicyError(f"{path}.selectors", f"more than {limit} values for {name} in one hook")
+    arg_cfg = b"".join(
+        _ARG_CFG.pack(a.type, a.offset, a.size, int(a.is_signed), a.size_arg, a.user, 0) for a in args
+    )
+    head = struct.pack("<4I", hook_id, len(args), len(sels), flags)
+    cfg = (
+        head
+        + _pad(arg_cfg, _ARG_CFG.size * c.MAX_ARGS)
+        + b"\0" * 4
+        + _fill(sels, SELECTOR_SIZE, c.MAX_SELECTORS)
+    )
+    assert len(cfg) == HOOK_CFG_SIZE, len(cfg)
+    comp.out.cfg = cfg
+    return comp.out

@@ -1,0 +1,72 @@
+"""Policy sensors, loaded on demand: the policy registry's loader.
+
+A sensor that serves TracingPolicy sections (``generic_tracepoint``, ...) is imported and loaded
+the first time a policy needs it, as Tetragon loads its tracing sensors with their first policy;
+its decoders join the observer then. Each policy is then handed to the sensors of its sections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tetragon_core.exceptions import SensorError
+from tetragon_core.policy.registry import PolicyEntry, PolicyHandleLike
+from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
+from tetragon_core.sensors.registry import SensorEntry, discover, load_sensor
+
+log = logging.getLogger(__name__)
+
+
+class PolicySensors:
+    """Loads policy sensors lazily and loads each policy into them."""
+
+    def __init__(
+        self,
+        new_context: Callable[[], SensorContext],
+        add_decoders: Callable[[str, dict[int, Decoder]], None],
+        on_loaded: Callable[[Sensor, SensorContext], None],
+        available: dict[str, SensorEntry] | None = None,
+    ) -> None:
+        self._new_context = new_context
+        self._add_decoders = add_decoders
+        self._on_loaded = on_loaded
+        self._available = available
+        self._sensors: dict[str, tuple[Sensor, SensorContext]] = {}
+        self._lock = threading.Lock()
+
+    def preloaded(self, sensor: Sensor, ctx: SensorContext) -> None:
+        """Make an already loaded sensor (loaded at start) serve policies too."""
+        self._sensors[sensor.name] = (sensor, ctx)
+
+    def _get(self, name: str) -> tuple[Sensor, SensorContext]:
+        with self._lock:
+            if name in self._sensors:
+                return self._sensors[name]
+            available = self._available if self._available is not None else discover()
+            if name not in available:
+                raise SensorError(f"sensor {name!r} is not installed")
+            sensor = load_sensor(available[name])
+            if not sensor.sections:
+                raise SensorError(f"sensor {name!r} serves no TracingPolicy sections")
+            ctx = self._new_context()
+            sensor.load(ctx)
+            self._add_decoders(sensor.name, dict(sensor.decoders()))
+            self._on_loaded(sensor, ctx)
+            self._sensors[name] = (sensor, ctx)
+            log.info("sensor %s loaded for policies", name)
+            return sensor, ctx
+
+    def __call__(self, entry: PolicyEntry) -> list[PolicyHandleLike]:
+        handles: list[Any] = []
+        try:
+            for name in dict.fromkeys(entry.sensors):
+                sensor, ctx = self._get(name)
+                handles.append(sensor.load_policy(ctx, entry.policy, entry.id, entry.mode))
+        except BaseException:
+            for h in handles:
+                h.unload()
+            raise
+        return handles

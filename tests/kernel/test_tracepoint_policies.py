@@ -1,0 +1,421 @@
+"""TracingPolicy tracepoints on the real kernel: in-kernel selectors, actions, lifecycle.
+
+Each test starts the agent, loads a policy, makes real processes do the thing and asserts on the
+exact process_tracepoint events of the JSON export and on the kernel-side counters
+(``tetragon_tracingpolicy_kernel_events_total``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.kernel.conftest import RunningAgent, exits
+from tests.kernel.test_grpc import _port
+
+TETRA = str(Path(sys.executable).with_name("tetra"))
+
+
+def tps(evs: list[dict[str, Any]], policy: str) -> list[dict[str, Any]]:
+    return [
+        e["process_tracepoint"] for e in evs if e.get("process_tracepoint", {}).get("policy_name") == policy
+    ]
+
+
+def copy_bin(tmp_path: Path, src: str, name: str) -> str:
+    dst = tmp_path / name
+    shutil.copy(src, dst)
+    dst.chmod(0o755)
+    return str(dst)
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in body.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{labels} not in /metrics")
+
+
+class Tetra:
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+
+    def __call__(self, *a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TETRA, "--server-address", self.addr, *a], capture_output=True, text=True, timeout=60
+        )
+
+    def policies(self) -> dict[str, dict[str, Any]]:
+        out = json.loads(self("tp", "list", "-o", "json").stdout)
+        return {p["name"]: p for p in out.get("policies", [])}
+
+
+def start(start_agent: Any) -> tuple[RunningAgent, Tetra, int]:
+    addr, mport = f"127.0.0.1:{_port()}", _port()
+    agent = start_agent("--server-address", addr, "--metrics-server", f"127.0.0.1:{mport}")
+    return agent, Tetra(addr), mport
+
+
+def openat_policy(name: str, prefix: str, *, binary: str = "", actions: str = "") -> str:
+    sel = f"""    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["{prefix}"]
+"""
+    if binary:
+        sel += f"""      matchBinaries:
+      - operator: In
+        values: ["{binary}"]
+"""
+    if actions:
+        sel += actions
+    return f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: {name}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 5
+      type: int
+    - index: 6
+      type: string
+    - index: 7
+      type: int
+    selectors:
+{sel}"""
+
+
+def add(tetra: Tetra, tmp_path: Path, text: str) -> None:
+    f = tmp_path / f"policy-{time.monotonic_ns()}.yaml"
+    f.write_text(text)
+    r = tetra("tp", "add", str(f))
+    assert r.returncode == 0, r.stderr
+    name = re.search(r"name: (\S+)", text).group(1)  # type: ignore[union-attr]
+    p = tetra.policies()[name]
+    assert p["state"] == "TP_STATE_ENABLED", p
+
+
+def test_openat_prefix_only_the_match_leaves_the_kernel(start_agent, tmp_path: Path) -> None:
+    agent, tetra, mport = start(start_agent)
+    match, other = tmp_path / "match-file", tmp_path / "other-file"
+    match.write_text("m")
+    other.write_text("o")
+    add(tetra, tmp_path, openat_policy("openat-prefix", str(tmp_path / "match")))
+    r = subprocess.run(["/bin/cat", str(match), str(other)], capture_output=True, text=True)
+    assert r.stdout == "mo"
+    evs = agent.wait_for(lambda e: tps(e, "openat-prefix"))
+    time.sleep(1.0)  # anything else would have arrived by now
+    got = tps(agent.events(), "openat-prefix")
+    assert [a["args"][1]["string_arg"] for a in got] == [str(match)]
+    (ev,) = got
+    assert ev["subsys"] == "syscalls" and ev["event"] == "sys_enter_openat"
+    assert ev["process"]["binary"] == "/bin/cat" and ev["process"]["arguments"] == f"{match} {other}"
+    assert ev["args"][0] == {"int_arg": -100} and ev["args"][2] == {"int_arg": 0}  # AT_FDCWD, O_RDONLY
+    assert ev["action"] == "KPROBE_ACTION_POST" and ev["parent"]["pid"] > 0
+    assert any(e.get("process_tracepoint") for e in evs)
+    # The non-match (and every other openat on the machine) was counted as filtered in the kernel;
+    # posted equals what arrived.
+    assert (
+        metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="openat-prefix", outcome="posted")
+        == 1
+    )
+    filtered = metric(
+        mport, "tetragon_tracingpolicy_kernel_events_total", policy="openat-prefix", outcome="filtered"
+    )
+    assert filtered >= 1
+    runs = metric(mport, "tetragon_overhead_program_runs_total", policy="openat-prefix")
+    assert runs >= filtered + 1
+
+
+def test_raw_syscalls_match_binaries(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    a = copy_bin(tmp_path, "/bin/true", "bin-a")
+    b = copy_bin(tmp_path, "/bin/true", "bin-b")
+    add(
+        tetra,
+        tmp_path,
+        f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: sysenter-bin
+spec:
+  tracepoints:
+  - subsystem: raw_syscalls
+    event: sys_enter
+    args:
+    - index: 4
+      type: syscall64
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["{a}"]
+""",
+    )
+    subprocess.run([b], check=True)
+    subprocess.run([a], check=True)
+    agent.wait_for(lambda e: any(t["process"].get("binary") == a for t in tps(e, "sysenter-bin")))
+    subprocess.run([b], check=True)
+    time.sleep(1.0)
+    got = tps(agent.events(), "sysenter-bin")
+    assert {t["process"]["binary"] for t in got} == {a}
+    ids = [t["args"][0]["syscall_id"] for t in got]
+    assert {"id": 231, "abi": "x64"} in ids  # exit_group, the last thing /bin/true does
+
+
+def test_sigkill_kills_the_matching_binary_only_and_monitor_mode_spares_it(
+    start_agent, tmp_path: Path
+) -> None:
+    agent, tetra, mport = start(start_agent)
+    forbidden = tmp_path / "forbidden"
+    forbidden.write_text("secret")
+    killer = copy_bin(tmp_path, "/bin/cat", "cat-killed")
+    sibling = copy_bin(tmp_path, "/bin/cat", "cat-sibling")
+    actions = "      matchActions:\n      - action: Sigkill\n"
+    add(tetra, tmp_path, openat_policy("kill-forbidden", str(forbidden), binary=killer, actions=actions))
+
+    r = subprocess.run([killer, str(forbidden)], capture_output=True)
+    assert r.returncode == -9, r
+    assert r.stdout == b""  # killed as the openat returned, before read
+    s = subprocess.run([sibling, str(forbidden)], capture_output=True)
+    assert s.returncode == 0 and s.stdout == b"secret"
+
+    evs = agent.wait_for(
+        lambda e: any(x["process"].get("binary") == killer and x.get("signal") == "SIGKILL" for x in exits(e))
+    )
+    (tp,) = tps(evs, "kill-forbidden")
+    assert tp["action"] == "KPROBE_ACTION_SIGKILL" and tp["process"]["binary"] == killer
+    (ex,) = [x for x in exits(evs) if x["process"].get("binary") == killer]
+    assert ex["process"]["exec_id"] == tp["process"]["exec_id"]
+
+    assert tetra("tp", "set-mode", "kill-forbidden", "monitor").returncode == 0
+    m = subprocess.run([killer, str(forbidden)], capture_output=True)
+    assert m.returncode == 0 and m.stdout == b"secret"
+    skips = metric(
+        mport, "tetragon_tracingpolicy_kernel_events_total", policy="kill-forbidden", outcome="monitor_skips"
+    )
+    assert skips == 1
+    assert (
+        metric(
+            mport, "tetragon_tracingpolicy_kernel_events_total", policy="kill-forbidden", outcome="signals"
+        )
+        == 1
+    )
+    assert tetra("tp", "set-mode", "kill-forbidden", "enforce").returncode == 0
+    assert subprocess.run([killer, str(forbidden)], capture_output=True).returncode == -9
+
+
+def test_signal_action_sends_the_named_signal(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    target = tmp_path / "sig-target"
+    target.write_text("x")
+    cat = copy_bin(tmp_path, "/bin/cat", "cat-signalled")
+    actions = "      matchActions:\n      - action: Signal\n        argSig: 10\n"
+    add(tetra, tmp_path, openat_policy("signal-usr1", str(target), binary=cat, actions=actions))
+    r = subprocess.run([cat, str(target)], capture_output=True)
+    assert r.returncode == -10  # SIGUSR1's default action ends the process
+    evs = agent.wait_for(lambda e: tps(e, "signal-usr1"))
+    assert tps(evs, "signal-usr1")[0]["action"] == "KPROBE_ACTION_SIGNAL"
+
+
+def test_rate_limited_post_delivers_one_event_per_window(start_agent, tmp_path: Path) -> None:
+    agent, tetra, mport = start(start_agent)
+    f1, f2 = tmp_path / "rl-one", tmp_path / "rl-two"
+    f1.write_text("1")
+    f2.write_text("2")
+    actions = (
+        "      matchActions:\n      - action: Post\n        rateLimit: 1m\n        rateLimitScope: global\n"
+    )
+    add(tetra, tmp_path, openat_policy("rate-limited", str(tmp_path / "rl-"), actions=actions))
+    for _ in range(5):
+        subprocess.run(["/bin/cat", str(f1)], check=True, capture_output=True)
+    subprocess.run(["/bin/cat", str(f2)], check=True, capture_output=True)
+    agent.wait_for(lambda e: len(tps(e, "rate-limited")) >= 2)
+    time.sleep(1.0)
+    got = [t["args"][1]["string_arg"] for t in tps(agent.events(), "rate-limited")]
+    assert got == [str(f1), str(f2)]  # same arguments once per minute; other arguments pass
+    limited = metric(
+        mport, "tetragon_tracingpolicy_kernel_events_total", policy="rate-limited", outcome="rate_limited"
+    )
+    assert limited == 4
+
+
+def _map_ids(name: str) -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True, check=True).stdout
+    return {m["id"] for m in json.loads(out) if m.get("name") == name}
+
+
+def test_disable_enable_delete(start_agent, tmp_path: Path) -> None:
+    agent, tetra, mport = start(start_agent)
+    f = tmp_path / "lifecycle"
+    f.write_text("x")
+    before = _map_ids("tg_hook_cfg_map")
+    add(tetra, tmp_path, openat_policy("lifecycle", str(f)))
+    ours = _map_ids("tg_hook_cfg_map") - before
+    assert len(ours) == 1
+    assert int(tetra.policies()["lifecycle"]["kernel_memory_bytes"]) > 0
+
+    def opened(n: int) -> None:
+        subprocess.run(["/bin/cat", str(f)], check=True, capture_output=True)
+        agent.wait_for(lambda e: len(tps(e, "lifecycle")) == n)
+
+    opened(1)
+    assert tetra("tp", "disable", "lifecycle").returncode == 0
+    assert tetra.policies()["lifecycle"]["state"] == "TP_STATE_DISABLED"
+    runs = metric(mport, "tetragon_overhead_program_runs_total", policy="lifecycle")
+    subprocess.run(["/bin/cat", str(f)], check=True, capture_output=True)
+    time.sleep(1.0)
+    assert len(tps(agent.events(), "lifecycle")) == 1
+    assert metric(mport, "tetragon_overhead_program_runs_total", policy="lifecycle") == runs  # detached
+    assert tetra("tp", "enable", "lifecycle").returncode == 0
+    opened(2)
+    assert tetra("tp", "delete", "lifecycle").returncode == 0
+    deadline = time.monotonic() + 10
+    while _map_ids("tg_hook_cfg_map") & ours and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _map_ids("tg_hook_cfg_map") & ours
+    assert "lifecycle" not in tetra.policies()
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "policies"
+
+
+def test_every_shared_example_is_loaded_or_refused_with_a_reason(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    files = sorted(p for p in SHARED.rglob("*") if p.suffix in (".yaml", ".yml"))
+    assert len(files) == 43
+    states: dict[str, str] = {}
+    for f in files:
+        r = tetra("tp", "add", str(f))
+        name = re.search(r'^\s*name:\s*"?([^"\s]+)', f.read_text(), re.M).group(1)  # type: ignore[union-attr]
+        if r.returncode != 0:  # parsed and registered, but this kernel or agent cannot run it
+            assert "FAILED_PRECONDITION" in r.stderr and "failed to load" in r.stderr, (f, r.stderr)
+        p = tetra.policies()[name]
+        states[f.name] = p["state"]
+        if p["state"] == "TP_STATE_LOAD_ERROR":
+            assert re.match(r"spec\.\w+", p["error"]), (f, p["error"])  # the YAML path, then the reason
+        else:
+            assert p["state"] == "TP_STATE_ENABLED" and r.returncode == 0, (f, p)
+        assert tetra("tp", "delete", name).returncode == 0  # some examples share a name
+    assert states["list-syscalls-tracepoint.yaml"] == "TP_STATE_ENABLED"
+    assert tetra.policies() == {}
+    # and the agent still serves: a new process is still seen
+    r = subprocess.run(["/bin/echo", "still-alive"], capture_output=True)
+    assert r.returncode == 0
+    agent.wait_for(
+        lambda evs: any(
+            e.get("process_exec", {}).get("process", {}).get("arguments") == "still-alive" for e in evs
+        )
+    )
+
+
+_BASE = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: bad
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{index: 5, type: int}, {index: 6, type: string}]
+"""
+
+MALFORMED = [
+    (
+        _BASE + "    selectors: [{matchArgs: [{index: 1, operator: Prefx, values: [/tmp]}]}]\n",
+        "INVALID_ARGUMENT",
+        "spec.tracepoints[0].selectors[0].matchArgs[0].operator: unknown operator 'Prefx'",
+    ),
+    (
+        _BASE
+        + "    selectors: [{matchArgs: [{index: 0, operator: Equal, values: ['1','2','3','4','5']}]}]\n",
+        "INVALID_ARGUMENT",
+        "spec.tracepoints[0].selectors[0].matchArgs[0].values: "
+        "operator 'Equal' takes at most 4 values, got 5",
+    ),
+    (
+        _BASE + "    selectors: [{}, {}, {}, {}, {}, {}]\n",
+        "INVALID_ARGUMENT",
+        "spec.tracepoints[0].selectors: at most 5 selectors",
+    ),
+    (
+        _BASE + "    selectors: [{matchActions: "
+        "[{action: Post}, {action: Post}, {action: Post}, {action: Post}]}]\n",
+        "INVALID_ARGUMENT",
+        "spec.tracepoints[0].selectors[0].matchActions: at most 3 actions per selector, got 4",
+    ),
+    (
+        _BASE + "    selectors: [{matchActions: [{action: Sigkil}]}]\n",
+        "INVALID_ARGUMENT",
+        "spec.tracepoints[0].selectors[0].matchActions[0].action: unknown action 'Sigkil'",
+    ),
+    (
+        _BASE + "    selectors: [{matchArgs: [{index: 7, operator: Equal, values: ['1']}]}]\n",
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].selectors[0].matchArgs[0].index: the hook has 2 args; index 7 names none",
+    ),
+    (
+        _BASE + "    selectors: [{matchArgs: [{index: 1, operator: GT, values: ['1']}]}]\n",
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].selectors[0].matchArgs[0].operator: "
+        "operator 'GT' does not apply to a string argument",
+    ),
+    (
+        _BASE.replace("sys_enter_openat", "sys_enter_nope"),
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].event: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
+    ),
+    (
+        _BASE.replace("index: 6, type: string", "index: 60, type: string"),
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].args[1].index: syscalls/sys_enter_openat has 9 fields (indexes 0..8)",
+    ),
+    (
+        _BASE + "    selectors: [{matchActions: [{action: NotifyEnforcer, argError: -1}]}]\n",
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].selectors[0].matchActions[0].action: NotifyEnforcer needs an enforcer",
+    ),
+    (
+        _BASE + "    selectors: [{matchActions: [{action: Signal, argSig: 99}]}]\n",
+        "FAILED_PRECONDITION",
+        "spec.tracepoints[0].selectors[0].matchActions[0].argSig: expected a signal number 1..64, got 99",
+    ),
+    (
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: bad}\nspec: [\n",
+        "INVALID_ARGUMENT",
+        "",
+    ),
+]
+
+
+def test_malformed_policies_are_rejected_with_path_and_reason_while_the_agent_serves(
+    start_agent, tmp_path: Path
+) -> None:
+    agent, tetra, _ = start(start_agent)
+    for i, (text, status, message) in enumerate(MALFORMED):
+        f = tmp_path / f"bad-{i}.yaml"
+        f.write_text(text)
+        r = tetra("tp", "add", str(f))
+        assert r.returncode == 1 and status in r.stderr, (i, r.stderr)
+        assert message in r.stderr, (i, r.stderr)
+        if status == "FAILED_PRECONDITION":  # registered in load_error: clear it for the next one
+            assert tetra.policies()["bad"]["state"] == "TP_STATE_LOAD_ERROR"
+            assert tetra("tp", "delete", "bad").returncode == 0
+    assert tetra.policies() == {}
+    add(tetra, tmp_path, openat_policy("good-after-bad", str(tmp_path / "good")))
+    (tmp_path / "good").write_text("g")
+    subprocess.run(["/bin/cat", str(tmp_path / "good")], check=True, capture_output=True)
+    agent.wait_for(lambda e: tps(e, "good-after-bad"))
