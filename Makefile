@@ -58,8 +58,17 @@ run:
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/getevents.py
+	$(PY) bench/policy.py
 
-bench-build: bench/out/bench_emit.o bench/out/c_consumer
+bench-build: bench/out/bench_emit.o bench/out/c_consumer bench/out/bench_nop_tp.o bench/out/syscall_loop
+
+bench/out/bench_nop_tp.o: bench/bpf/bench_nop_tp.c $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+bench/out/syscall_loop: bench/syscall_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $<
 
 bench/out/bench_emit.o: bench/bpf/bench_emit.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)

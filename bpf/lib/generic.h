@@ -75,6 +75,9 @@
 
 /* tg_hook_cfg.flags */
 #define TG_HOOK_RAW 0x1
+#define TG_HOOK_SEL_NSCAPS 0x2 /* some selector reads namespaces or capabilities */
+#define TG_HOOK_SEL_NSPID 0x4  /* some selector compares namespace pids */
+#define TG_HOOK_SEL_PROC 0x8   /* some selector needs the process (binaries, followForks, changes) */
 
 /* msg_common.flags (Tetragon's) */
 #define TG_MSG_PROCESS_NOT_FOUND 0x10
@@ -151,6 +154,7 @@ struct tg_hook_cfg {
 	__u32 nsel;
 	__u32 flags;
 	struct tg_arg_cfg args[TG_MAX_ARGS];
+	__u32 sel_args; /* bit per argument some selector looks at: read before the selectors */
 	struct tg_selector sel[TG_MAX_SELECTORS];
 };
 
@@ -189,11 +193,32 @@ struct msg_generic_hdr {
 	__s64 user_stack_id;
 };
 
-/* String maps. The first 4 key bytes name the filter (selector * TG_MAX_ARGS + filter). */
+/* String maps. The first 4 key bytes name the filter (selector * TG_MAX_ARGS + filter). Equal
+ * strings live in four maps by size (keys of 32, 64, 128 and 256 string bytes), so that a short
+ * string hashes a short key. */
+#define TG_EQ_BUCKETS 4
 struct tg_str_key {
 	__u32 filter;
 	__u32 len;
 	char s[TG_STR_MATCH];
+};
+
+struct tg_str_key32 {
+	__u32 filter;
+	__u32 len;
+	char s[32];
+};
+
+struct tg_str_key64 {
+	__u32 filter;
+	__u32 len;
+	char s[64];
+};
+
+struct tg_str_key128 {
+	__u32 filter;
+	__u32 len;
+	char s[128];
 };
 
 /* Prefix/Postfix of arguments and of binaries (filter = selector for binaries); Postfix keys

@@ -56,13 +56,19 @@ struct {
 	__type(value, struct tg_hook_stats);
 } tg_hook_stats_map SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 128);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tg_str_key);
-	__type(value, __u8);
-} tg_str_eq SEC(".maps");
+#define TG_STR_EQ_MAP(name, keytype)                                                                      \
+	struct {                                                                                          \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                          \
+		__uint(max_entries, 128);                                                                 \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                                     \
+		__type(key, keytype);                                                                     \
+		__type(value, __u8);                                                                      \
+	} name SEC(".maps")
+
+TG_STR_EQ_MAP(tg_str_eq32, struct tg_str_key32);
+TG_STR_EQ_MAP(tg_str_eq64, struct tg_str_key64);
+TG_STR_EQ_MAP(tg_str_eq128, struct tg_str_key128);
+TG_STR_EQ_MAP(tg_str_eq, struct tg_str_key);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -209,13 +215,35 @@ static __always_inline int match_str(struct tg_arg_filter *f, __u32 fid, struct 
 	switch (f->op) {
 	case TG_OP_EQ:
 	case TG_OP_NEQ:
-		if (len < TG_STR_MATCH) {
-			__builtin_memset(&h->sk, 0, sizeof(h->sk));
+		/* vals[0..3]: a bitmap of the values' lengths, so most mismatches cost no lookup */
+		if (len < TG_STR_MATCH && ((__u64)f->vals[(n >> 6) & 3] & (1ULL << (n & 63)))) {
 			h->sk.filter = fid;
 			h->sk.len = n;
-			if (n)
+			if (n < 32) {
+				/* short strings: four word copies and a mask instead of memset + probe_read */
+				char *src = &h->data[off & (TG_BUF - 1)];
+				__u64 *dst = (__u64 *)h->sk.s;
+				int k;
+
+#pragma unroll
+				for (k = 0; k < 4; k++) {
+					__s32 valid = (__s32)n - 8 * k;
+					__u64 w = *(__u64 *)(src + 8 * k);
+
+					dst[k] = valid >= 8 ? w : valid <= 0 ? 0 : w & ((1ULL << (8 * valid)) - 1);
+				}
+			} else {
+				__builtin_memset(h->sk.s, 0, sizeof(h->sk.s));
 				bpf_probe_read_kernel(h->sk.s, tg_mask(n, 0x1ff), &h->data[off & (TG_BUF - 1)]);
-			found = bpf_map_lookup_elem(&tg_str_eq, &h->sk) != 0;
+			}
+			if (n < 32)
+				found = bpf_map_lookup_elem(&tg_str_eq32, &h->sk) != 0;
+			else if (n < 64)
+				found = bpf_map_lookup_elem(&tg_str_eq64, &h->sk) != 0;
+			else if (n < 128)
+				found = bpf_map_lookup_elem(&tg_str_eq128, &h->sk) != 0;
+			else
+				found = bpf_map_lookup_elem(&tg_str_eq, &h->sk) != 0;
 		}
 		return f->op == TG_OP_EQ ? found : !found;
 	case TG_OP_PREFIX:

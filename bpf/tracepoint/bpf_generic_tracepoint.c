@@ -9,13 +9,50 @@
  */
 #include "selectors.h"
 
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline __u64 read_field(void *ctx, struct tg_arg_cfg *a)
+/* An 8-byte field at an aligned offset of the first 64 bytes (every syscall argument, every raw
+ * tracepoint argument): a direct context load, which the verifier allows only at constant
+ * offsets, instead of a probe_read helper call. The kernel refuses to attach a program whose
+ * loads reach past the tracepoint's context, so each program variant loads below its ctx_size
+ * only; the core picks the variant that fits the tracepoint. */
+#define TG_CTX_U64(o)                                                                                   \
+	case o:                                                                                         \
+		if (o + 8 <= ctx_size) {                                                                \
+			asm volatile("%0 = *(u64 *)(%1 + " #o ")" : "=r"(v) : "r"(ctx));                  \
+			return v;                                                                       \
+		}                                                                                       \
+		break
+
+static __always_inline __u64 ctx_u64(void *ctx, __u16 off, const int raw, const int ctx_size)
+{
+	__u64 v = 0;
+
+	if (raw && off == 0 && ctx_size >= 8) { /* a record's first 8 bytes are off limits */
+		asm volatile("%0 = *(u64 *)(%1 + 0)" : "=r"(v) : "r"(ctx));
+		return v;
+	}
+	switch (off) {
+		TG_CTX_U64(8);
+		TG_CTX_U64(16);
+		TG_CTX_U64(24);
+		TG_CTX_U64(32);
+		TG_CTX_U64(40);
+		TG_CTX_U64(48);
+		TG_CTX_U64(56);
+	}
+	bpf_probe_read_kernel(&v, 8, (char *)ctx + off);
+	return v;
+}
+
+static __always_inline __u64 read_field(void *ctx, struct tg_arg_cfg *a, const int raw, const int ctx_size)
 {
 	void *src = (char *)ctx + a->offset;
 	__u64 v = 0;
 
+	if (a->size == 8 && a->offset < 64 && !(a->offset & 7))
+		return ctx_u64(ctx, a->offset, raw, ctx_size);
 	switch (a->size) {
 	case 1: {
 		__u8 x = 0;
@@ -54,12 +91,13 @@ struct tg_args_walk {
 	struct tg_hook_cfg *cfg;
 	struct tg_heap *h;
 	__u32 off;
+	__u32 only; /* bit per argument to read */
 };
 
 /* Read argument i and append its encoding to h->data:
  *   integers: 8 bytes; string: s32 length (< 0: read error) + bytes;
  *   char_buf: s32 original size (< 0: error) + u32 bytes read + bytes. */
-static long read_arg_step(__u32 i, void *c)
+static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const int ctx_size)
 {
 	struct tg_args_walk *w = c;
 	struct tg_heap *h = w->h;
@@ -71,8 +109,10 @@ static long read_arg_step(__u32 i, void *c)
 	if (i >= TG_MAX_ARGS || off >= TG_BUF - TG_STR_MAX - 16)
 		return 1;
 	i = tg_mask(i, 7); /* the bound must be on the register that indexes */
+	if (!(w->only & (1 << i)))
+		return 0;
 	a = &w->cfg->args[i];
-	v = read_field(w->ctx, a);
+	v = read_field(w->ctx, a, raw, ctx_size);
 	h->val[i] = v;
 	h->len[i] = -1;
 	switch (a->type) {
@@ -102,7 +142,7 @@ static long read_arg_step(__u32 i, void *c)
 
 			if (k >= TG_MAX_ARGS)
 				k = 0;
-			size = (__s64)read_field(w->ctx, &w->cfg->args[k]);
+			size = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
 		}
 		n = size < 0 ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
 		r = 0;
@@ -242,6 +282,7 @@ static long sel_step(__u32 i, void *c)
 {
 	struct tg_sel_walk *w = c;
 
+	i += 1; /* selector 0 was tried inline */
 	if (i >= TG_MAX_SELECTORS)
 		return 1;
 	i = tg_mask(i, 7);
@@ -266,7 +307,7 @@ static __always_inline int rate_limited(struct tg_heap *h, __u32 sel, struct tg_
 {
 	struct tg_rl_key k = {};
 	struct tg_rev r = { .h = h };
-	__u64 now = h->hdr.common.ktime, *last;
+	__u64 now = tg_get_ktime(), *last;
 
 	*(__u64 *)&h->sk = 14695981039346656037ULL;
 	bpf_loop(h->dlen < 128 ? h->dlen : 128, hash_step, &r, 0);
@@ -281,72 +322,106 @@ static __always_inline int rate_limited(struct tg_heap *h, __u32 sel, struct tg_
 	return 0;
 }
 
-static __always_inline int generic_run(void *ctx, __u8 op)
+static __always_inline void read_ns_caps(struct task_struct *task, struct tg_heap *h)
 {
-	__u32 zero = 0;
-	struct tg_hook_cfg *cfg = bpf_map_lookup_elem(&tg_hook_cfg_map, &zero);
-	struct tg_hook_mode *mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
-	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct tg_args_walk aw = {};
-	struct tg_sel_walk sw = {};
-	struct tg_selector *s;
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), size;
-	__u32 tgid = pid_tgid >> 32;
-	int post = 1, j, sig;
-	long err;
+	const struct cred *cred = BPF_CORE_READ(task, cred);
 
-	if (!cfg || !mode || !st || !h)
-		return 0;
-	st->calls++;
-	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
-	h->hdr.common.op = op;
-	h->hdr.common.ktime = tg_get_ktime();
-	h->hdr.func_id = cfg->hook_id;
-	h->hdr.tid = (__u32)pid_tgid;
-	h->hdr.kernel_stack_id = -1;
-	h->hdr.user_stack_id = -1;
-	sw.proc = bpf_map_lookup_elem(&execve_map, &tgid);
-	if (sw.proc) {
-		h->hdr.current = sw.proc->key;
+	read_namespaces(task, &h->hdr.ns);
+	h->hdr.caps.permitted = read_cap(__builtin_preserve_access_index(&cred->cap_permitted));
+	h->hdr.caps.effective = read_cap(__builtin_preserve_access_index(&cred->cap_effective));
+	h->hdr.caps.inheritable = read_cap(__builtin_preserve_access_index(&cred->cap_inheritable));
+}
+
+static __always_inline void read_args(void *ctx, struct tg_hook_cfg *cfg, struct tg_heap *h, __u32 only,
+				      const int raw, const int ctx_size)
+{
+	struct tg_args_walk aw = {};
+
+	aw.ctx = ctx;
+	aw.cfg = cfg;
+	aw.h = h;
+	aw.only = only;
+	/* unrolled: a bpf_loop callback per argument costs more than the reads of a short run */
+#pragma unroll
+	for (int i = 0; i < TG_MAX_ARGS; i++)
+		if (i >= cfg->nargs || read_arg_step(i, &aw, raw, ctx_size))
+			break;
+	h->dlen = aw.off;
+}
+
+static __always_inline struct execve_map_value *lookup_proc(struct tg_heap *h, struct tg_hook_stats *st,
+							   __u32 tgid)
+{
+	struct execve_map_value *proc = bpf_map_lookup_elem(&execve_map, &tgid);
+
+	if (proc) {
+		h->hdr.current = proc->key;
 	} else {
 		h->hdr.current.pid = tgid;
 		h->hdr.common.flags |= TG_MSG_PROCESS_NOT_FOUND;
 		st->no_process++;
 	}
-	read_namespaces(task, &h->hdr.ns);
-	{
-		const struct cred *cred = BPF_CORE_READ(task, cred);
+	return proc;
+}
 
-		h->hdr.caps.permitted = read_cap(__builtin_preserve_access_index(&cred->cap_permitted));
-		h->hdr.caps.effective = read_cap(__builtin_preserve_access_index(&cred->cap_effective));
-		h->hdr.caps.inheritable = read_cap(__builtin_preserve_access_index(&cred->cap_inheritable));
+/* The common path of every run is kept short: a run that no selector accepts reads only the
+ * arguments the selectors look at, and the process, namespaces and time only if they do too. */
+static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const int ctx_size)
+{
+	__u32 zero = 0;
+	struct tg_hook_cfg *cfg = bpf_map_lookup_elem(&tg_hook_cfg_map, &zero);
+	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct tg_hook_mode *mode;
+	struct tg_sel_walk sw = {};
+	struct tg_selector *s;
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), size;
+	__u32 tgid = pid_tgid >> 32, all;
+	int post = 1, j, sig, have_proc = 0;
+	long err;
+
+	if (!cfg || !st || !h)
+		return 0;
+	st->calls++;
+	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	if (cfg->flags & TG_HOOK_SEL_PROC) {
+		sw.proc = lookup_proc(h, st, tgid);
+		have_proc = 1;
 	}
-
+	/* Namespaces and capabilities cost a dozen CO-RE reads: before the selectors only when they
+	 * look at them, else only for an event that is sent. */
+	if (cfg->flags & TG_HOOK_SEL_NSCAPS)
+		read_ns_caps(task, h);
 	for (j = 0; j < TG_MAX_ARGS; j++) {
 		h->val[j] = 0;
 		h->len[j] = -1;
 	}
-	aw.ctx = ctx;
-	aw.cfg = cfg;
-	aw.h = h;
-	bpf_loop(cfg->nargs < TG_MAX_ARGS ? cfg->nargs : TG_MAX_ARGS, read_arg_step, &aw, 0);
-	h->dlen = aw.off;
-
+	all = (1 << (cfg->nargs & 7)) - 1;
+	if (cfg->nsel)
+		read_args(ctx, cfg, h, cfg->sel_args & all, raw, ctx_size);
 	sw.matched = -1;
 	if (cfg->nsel) {
 		sw.cfg = cfg;
 		sw.h = h;
 		sw.tgid = tgid;
-		sw.nspid = read_nspid(task);
-		bpf_loop(cfg->nsel < TG_MAX_SELECTORS ? cfg->nsel : TG_MAX_SELECTORS, sel_step, &sw, 0);
+		if (cfg->flags & TG_HOOK_SEL_NSPID)
+			sw.nspid = read_nspid(task);
+		/* the first selector inline (most policies have one), the others through bpf_loop */
+		if (match_selector(&sw, 0))
+			sw.matched = 0;
+		else if (cfg->nsel > 1)
+			bpf_loop(cfg->nsel < TG_MAX_SELECTORS ? cfg->nsel - 1 : TG_MAX_SELECTORS - 1, sel_step, &sw, 0);
 		if (sw.matched < 0 || sw.matched >= TG_MAX_SELECTORS) {
 			st->filtered++;
 			return 0;
 		}
 		s = &cfg->sel[sw.matched];
+		if (!have_proc) {
+			sw.proc = lookup_proc(h, st, tgid);
+			have_proc = 1;
+		}
 		if (s->nschg_op && sw.proc) /* report a change once, as Tetragon */
 			sw.proc->ns = h->hdr.ns;
 		if (s->ncapchg && sw.proc)
@@ -371,7 +446,8 @@ static __always_inline int generic_run(void *ctx, __u8 op)
 			case TG_ACT_SIGNAL:
 				sig = act->id == TG_ACT_SIGKILL ? 9 : act->arg;
 				h->hdr.action = act->id;
-				if (mode->monitor) {
+				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
+				if (!mode || mode->monitor) {
 					st->monitor_skips++;
 				} else if (bpf_send_signal(sig) < 0) {
 					h->hdr.common.flags |= TG_MSG_ACTION_FAILED;
@@ -385,6 +461,18 @@ static __always_inline int generic_run(void *ctx, __u8 op)
 	}
 	if (!post)
 		return 0;
+	if (!have_proc)
+		lookup_proc(h, st, tgid);
+	if (!(cfg->flags & TG_HOOK_SEL_NSCAPS))
+		read_ns_caps(task, h);
+	if (!cfg->nsel || (cfg->sel_args & all) != all)
+		read_args(ctx, cfg, h, all, raw, ctx_size); /* every argument, in order, for the event */
+	h->hdr.common.op = op;
+	h->hdr.common.ktime = tg_get_ktime();
+	h->hdr.func_id = cfg->hook_id;
+	h->hdr.tid = (__u32)pid_tgid;
+	h->hdr.kernel_stack_id = -1;
+	h->hdr.user_stack_id = -1;
 	size = sizeof(h->hdr) + (h->dlen & (TG_BUF - 1));
 	h->hdr.common.size = size;
 	err = tg_output(&h->hdr, tg_mask(size, 0xffff));
@@ -395,14 +483,33 @@ static __always_inline int generic_run(void *ctx, __u8 op)
 	return 0;
 }
 
-SEC("tracepoint")
-int generic_tracepoint(void *ctx)
-{
-	return generic_run(ctx, MSG_OP_GENERIC_TRACEPOINT);
-}
+/* generic_tracepoint / generic_rawtp read every argument with probe_read; the _N variants load
+ * the first N bytes of their context directly (see ctx_u64). */
+#define TG_TP(name, n)                                                                                  \
+	SEC("tracepoint")                                                                               \
+	int name(void *ctx)                                                                             \
+	{                                                                                               \
+		return generic_run(ctx, MSG_OP_GENERIC_TRACEPOINT, 0, n);                               \
+	}
+#define TG_RAW(name, n)                                                                                 \
+	SEC("raw_tp")                                                                                   \
+	int name(void *ctx)                                                                             \
+	{                                                                                               \
+		return generic_run(ctx, MSG_OP_GENERIC_TRACEPOINT, 1, n);                               \
+	}
 
-SEC("raw_tp")
-int generic_rawtp(struct bpf_raw_tracepoint_args *ctx)
-{
-	return generic_run(ctx, MSG_OP_GENERIC_TRACEPOINT);
-}
+TG_TP(generic_tracepoint, 0)
+TG_TP(generic_tp_16, 16)
+TG_TP(generic_tp_24, 24)
+TG_TP(generic_tp_32, 32)
+TG_TP(generic_tp_40, 40)
+TG_TP(generic_tp_48, 48)
+TG_TP(generic_tp_56, 56)
+TG_TP(generic_tp_64, 64)
+TG_RAW(generic_rawtp, 0)
+TG_RAW(generic_raw_8, 8)
+TG_RAW(generic_raw_16, 16)
+TG_RAW(generic_raw_24, 24)
+TG_RAW(generic_raw_32, 32)
+TG_RAW(generic_raw_40, 40)
+TG_RAW(generic_raw_48, 48)

@@ -269,7 +269,12 @@ class Agent:
             dispatch, flush = self._dispatcher(manager, hooks)
             observer = Observer(self.registry, dispatch, flush)
             observer.set_stats_map(stats)
-            reader = RingReader(ring, observer)
+            exporters = [s for s in self.sinks if isinstance(s, JsonExporter)]
+            reader = RingReader(
+                ring,
+                observer,
+                backlogged=lambda: any(e.backlogged() for e in exporters) if exporters else False,
+            )
 
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
             for sensor in await asyncio.to_thread(load_enabled, self.sensors):

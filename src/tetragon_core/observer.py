@@ -162,12 +162,21 @@ class RingReader:
     """
 
     def __init__(
-        self, ring: RingBuffer, observer: Observer, *, poll_interval: float = 0.005, batch: int = 4096
+        self,
+        ring: RingBuffer,
+        observer: Observer,
+        *,
+        poll_interval: float = 0.005,
+        batch: int = 4096,
+        backlogged: Callable[[], bool] | None = None,
     ) -> None:
         self.ring = ring
         self.observer = observer
         self.poll_interval = poll_interval
         self.batch = batch
+        #: True while a sink that must not lose events (the JSON export) is behind: reading then
+        #: pauses and the ring holds the records (a full ring is counted by the kernel)
+        self.backlogged = backlogged
         self._wake = asyncio.Event()
 
     def drain(self) -> int:
@@ -186,6 +195,9 @@ class RingReader:
         loop.add_reader(self.ring.fd, self._wake.set)
         try:
             while True:
+                if self.backlogged is not None and self.backlogged():
+                    await asyncio.sleep(self.poll_interval)
+                    continue
                 recs = self.ring.read_batch(self.batch)
                 if recs:
                     self.observer.handle_records(recs)

@@ -124,6 +124,10 @@ class JsonExporter:
         """Events queued and not yet handled by the writer."""
         return self._accepted - self._done
 
+    def backlogged(self) -> bool:
+        """More than half the queue is waiting: the producer should pause rather than drop."""
+        return len(self._queue) > self._queue_size // 2
+
     def submit(self, event: GetEventsResponse) -> bool:
         """Queue one event; never blocks. False if it was dropped (queue full or closed)."""
         if self._closed:

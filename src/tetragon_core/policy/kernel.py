@@ -26,6 +26,11 @@ BIN_PATH_MAX = 255
 MAP_ENTRIES = 128  # per string/binary map (bpf/lib/selectors.h)
 INT_MAP_ENTRIES = 1024
 
+# tg_hook_cfg.flags set by the compiler
+HOOK_SEL_NSCAPS = 0x2
+HOOK_SEL_NSPID = 0x4
+HOOK_SEL_PROC = 0x8
+
 # Kernel ids (bpf/lib/generic.h)
 OP_IN, OP_NOTIN = 5, 6
 T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC = 6, 2, 14, 38
@@ -48,6 +53,7 @@ _INT_OPS = frozenset(
 _STR_OPS = ("Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix")
 _ACTIONS = {"Post": 0, "Sigkill": 2, "NoPost": 8, "Signal": 9}
 _SCOPES = {"thread": 0, "process": 1, "global": 2}
+_EQ_BUCKETS = (32, 64, 128, 256)  # Equal strings: key sizes of tg_str_eq32/64/128 and tg_str_eq
 _CAP_TYPES = {"Effective": 0, "Inheritable": 1, "Permitted": 2}
 
 _ARG_CFG = struct.Struct("<IHHBBBB")  # struct tg_arg_cfg, 12 bytes
@@ -257,6 +263,7 @@ class _Compiler:
         is_str = arg.type in STRING_TYPES
         kop = c.ARG_OPERATORS[op]
         if is_str:
+            lengths = 0
             if op not in _STR_OPS:
                 raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to a string argument")
             for j, v in enumerate(f.values):
@@ -264,7 +271,10 @@ class _Compiler:
                 if op in ("Equal", "NotEqual"):
                     if len(raw) > STR_EQ_MAX:
                         raise PolicyError(f"{path}.values[{j}]", f"longer than {STR_EQ_MAX} bytes")
-                    self.out.add("tg_str_eq", struct.pack("<II", fid, len(raw)) + _pad(raw, 256))
+                    size = next(b for b in _EQ_BUCKETS if len(raw) < b or b == 256)
+                    name = "tg_str_eq" if size == 256 else f"tg_str_eq{size}"
+                    self.out.add(name, struct.pack("<II", fid, len(raw)) + _pad(raw, size))
+                    lengths |= 1 << len(raw)
                 else:
                     if len(raw) > STR_LPM_MAX:
                         raise PolicyError(f"{path}.values[{j}]", f"longer than {STR_LPM_MAX} bytes")
@@ -272,7 +282,10 @@ class _Compiler:
                         raw = raw[::-1]
                     m = "tg_str_prefix" if "Prefix" in op else "tg_str_postfix"
                     self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), fid) + _pad(raw, STR_LPM_MAX))
-            return _ARGF.pack(f.index, kop, 0, 1, *([0] * 2 * MAX_RANGES))
+            # Equal/NotEqual: a bitmap of the values' lengths in vals[0..3] (bpf/lib/selectors.h)
+            bitmap = [(lengths >> (64 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(4)]
+            bitmap = [v - (1 << 64) if v >= 1 << 63 else v for v in bitmap]
+            return _ARGF.pack(f.index, kop, 0, 1, *bitmap, *([0] * (2 * MAX_RANGES - 4)))
         if op not in _INT_OPS:
             raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to an integer argument")
         vals: list[int] = []
@@ -399,10 +412,29 @@ def compile_hook(
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
     comp = _Compiler(args, host or HostInfo(), lists or no_lists)
-    sels = [
-        comp.selector(f"{path}.selectors[{i}]", expand_macros(s, macros or {}), i)
-        for i, s in enumerate(selectors)
-    ]
+    expanded = [expand_macros(s, macros or {}) for s in selectors]
+    sel_args = 0
+    for s in expanded:
+        if (
+            s.match_namespaces
+            or s.match_capabilities
+            or s.match_namespace_changes
+            or s.match_capability_changes
+        ):
+            flags |= HOOK_SEL_NSCAPS
+        if any(p.is_namespace_pid for p in s.match_pids):
+            flags |= HOOK_SEL_NSPID
+        if (
+            s.match_binaries
+            or any(p.follow_forks for p in s.match_pids)
+            or s.match_namespace_changes
+            or s.match_capability_changes
+        ):
+            flags |= HOOK_SEL_PROC
+        for a in s.match_args:
+            if 0 <= a.index < c.MAX_ARGS:
+                sel_args |= 1 << a.index
+    sels = [comp.selector(f"{path}.selectors[{i}]", s, i) for i, s in enumerate(expanded)]
     for name, entries in comp.out.maps.items():
         limit = INT_MAP_ENTRIES if name == "tg_int_map" else MAP_ENTRIES
         if len(entries) > limit:
@@ -414,7 +446,7 @@ def compile_hook(
     cfg = (
         head
         + _pad(arg_cfg, _ARG_CFG.size * c.MAX_ARGS)
-        + b"\0" * 4
+        + struct.pack("<I", sel_args)
         + _fill(sels, SELECTOR_SIZE, c.MAX_SELECTORS)
     )
     assert len(cfg) == HOOK_CFG_SIZE, len(cfg)

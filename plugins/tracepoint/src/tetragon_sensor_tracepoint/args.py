@@ -153,3 +153,22 @@ def resolve_args(path: str, tp: TracepointSpec) -> list[ResolvedArg]:
                 continue
             out.append(ResolvedArg(_field_arg(p, a, fields[a.index]), a.label))
     return out
+
+
+_TP_SIZES = (64, 56, 48, 40, 32, 24, 16)
+_RAW_SIZES = (48, 40, 32, 24, 16, 8)
+
+
+def program_for(tp: TracepointSpec) -> str:
+    """The program variant whose direct context loads fit this tracepoint (bpf_generic_tracepoint.c).
+
+    The kernel refuses to attach a program that loads past the tracepoint's record (classic) or
+    argument array (raw), so the variant is the largest that stays within it.
+    """
+    if tp.raw:
+        params = B.vmlinux().raw_tracepoint_args(tp.event) or []
+        size = 8 * len(params)
+        return next((f"generic_raw_{n}" for n in _RAW_SIZES if n <= size), "generic_rawtp")
+    fields = read_format(tp.subsystem, tp.event)
+    size = max((f.offset + f.size for f in fields), default=0)
+    return next((f"generic_tp_{n}" for n in _TP_SIZES if n <= size), "generic_tracepoint")

@@ -18,7 +18,7 @@ from tetragon_core.policy.kernel import HostInfo, compile_hook
 from tetragon_core.process.messages import MSG_OP_GENERIC_TRACEPOINT
 from tetragon_core.process.namespaces import read_host_namespaces
 from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
-from tetragon_sensor_tracepoint.args import resolve_args
+from tetragon_sensor_tracepoint.args import program_for, resolve_args
 from tetragon_sensor_tracepoint.decode import HookInfo, decode_record
 from tetragon_sensor_tracepoint.lists import list_resolver
 
@@ -170,7 +170,7 @@ class TracepointSensor(Sensor):
         ids = [p[1] for p in plans]
         try:
             for tp, hook_id, compiled, info in plans:
-                program = "generic_rawtp" if tp.raw else "generic_tracepoint"
+                program = program_for(tp)
                 obj = BpfObject.load(
                     obj_path,
                     ctx.shared,
