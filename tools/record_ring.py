@@ -35,7 +35,7 @@ def main() -> int:
     with open(f"/proc/{me}/stat") as f:
         start = int(f.read().rsplit(")", 1)[1].split()[19]) * 10_000_000
     val = struct.pack(
-        "<I4xQ I4xQ II 10I 3Q iI256s",
+        "<I4xQ I4xQ II 10I 3Q iI256s Q",
         me,
         start,
         os.getppid(),
@@ -49,6 +49,7 @@ def main() -> int:
         6,
         0,
         b"python",
+        0,
     )
     emap.update(struct.pack("<I", me), val)
     obj.attach()

@@ -24,6 +24,7 @@ struct execve_heap {
 	char var[VAR_MAX + CWD_MAX];
 	char cwd[CWD_MAX + 256];
 	struct execve_map_value val;
+	char val_spill[BINARY_PATH_MAX]; /* masked copies into val.bin.path may reach past it */
 };
 
 struct {
@@ -130,6 +131,35 @@ static __always_inline int walk_cwd(struct task_struct *task, struct execve_heap
 		w.flags |= EVENT_ERROR_PATH_COMPONENTS;
 	*flags |= w.flags;
 	return w.pos;
+}
+
+/* execve_map's binary: the exec path, joined to the cwd (h->cwd from pos) when relative, so that
+ * matchBinaries compares absolute paths. Longer than BINARY_PATH_MAX - 1: truncated. */
+static __always_inline void set_binary(struct execve_heap *h, int pos)
+{
+	__u32 n = h->proc.size_path, c = 0, total, skip = 0;
+
+	/* "./x" is the common relative form: join "x" (other dot segments are kept as given) */
+	if (n > 2 && h->var[0] == '.' && h->var[1] == '/')
+		skip = 2;
+
+	if (n && h->var[0] != '/' && pos < CWD_MAX) {
+		c = CWD_MAX - pos;
+		if (c > BINARY_PATH_MAX - 2)
+			c = BINARY_PATH_MAX - 2;
+		bpf_probe_read_kernel(h->val.bin.path, tg_mask(c, 0xff), &h->cwd[pos & (CWD_MAX - 1)]);
+		h->val.bin.path[tg_mask(c, 0xff)] = '/';
+		c += 1;
+	} else if (n && h->var[0] != '/') {
+		h->val.bin.path[0] = '/'; /* cwd is the root */
+		c = 1;
+	}
+	total = c + n - skip;
+	if (total > BINARY_PATH_MAX - 1)
+		total = BINARY_PATH_MAX - 1;
+	if (total > c)
+		bpf_probe_read_kernel(&h->val.bin.path[tg_mask(c, 0xff)], tg_mask(total - c, 0xff), &h->var[skip]);
+	h->val.bin.path_length = total;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -255,8 +285,15 @@ int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_bi
 	h->val.nspid = h->proc.nspid;
 	h->val.ns = h->ev.ns;
 	h->val.caps = h->ev.creds.caps;
-	h->val.bin.path_length = h->proc.size_path < BINARY_PATH_MAX ? h->proc.size_path : BINARY_PATH_MAX - 1;
-	bpf_probe_read_kernel(h->val.bin.path, tg_mask(h->val.bin.path_length, 0xff), h->var);
+	set_binary(h, pos);
+	/* followChildren: what the image descends from, plus what this binary starts */
+	h->val.mbset = curr ? curr->mbset : 0;
+	{
+		__u64 *mb = bpf_map_lookup_elem(&tg_mbset_paths, h->val.bin.path);
+
+		if (mb)
+			h->val.mbset |= *mb;
+	}
 	if (bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY))
 		execve_map_error(MAP_STATS_EUPDATE);
 

@@ -139,7 +139,7 @@ struct tg_selector {
 	__u32 nargs;
 	__u32 nact;
 	__u32 bin_op;	  /* 0 = no matchBinaries */
-	__u32 bin_follow; /* followChildren */
+	__u32 bin_follow; /* followChildren: 1 + the set's bit in execve_map's mbset, 0 = off */
 	struct tg_pid_filter pid[TG_MAX_PID_FILTERS];
 	struct tg_ns_filter ns[TG_MAX_NS_FILTERS];
 	struct tg_cap_filter cap[TG_MAX_CAP_FILTERS];

@@ -78,7 +78,8 @@ struct execve_map_value {
 	__u32 nspid;
 	struct msg_ns ns;
 	struct msg_capabilities caps;
-	struct binary bin;
+	struct binary bin; /* absolute: a relative exec path is joined to the cwd */
+	__u64 mbset;	   /* matchBinaries followChildren: a bit per binary set this image descends from */
 };
 
 struct {
@@ -87,6 +88,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct execve_map_value);
 } execve_map SEC(".maps");
+
+/* matchBinaries followChildren: binary path -> the set bits an exec of it adds to mbset. Owned by
+ * the exec sensor, filled by policy sensors (shared by name). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[BINARY_PATH_MAX]);
+	__type(value, __u64);
+} tg_mbset_paths SEC(".maps");
 
 /* Update/delete failures of execve_map (full map, …), as Tetragon's execve_map_stats. */
 #define MAP_STATS_EUPDATE 0

@@ -199,6 +199,9 @@ static __always_inline int match_bin(struct tg_selector *s, __u32 sel, struct tg
 	case TG_OP_IN:
 	case TG_OP_NOTIN:
 		found = bpf_map_lookup_elem(&tg_bin_paths, &h->bk) != 0;
+		/* followChildren: bin_follow - 1 is the set's bit in mbset (see tg_mbset_paths) */
+		if (!found && s->bin_follow && proc && (proc->mbset & (1ULL << ((s->bin_follow - 1) & 63))))
+			found = 1;
 		return s->bin_op == TG_OP_IN ? found : !found;
 	case TG_OP_PREFIX:
 	case TG_OP_NOTPREFIX:

@@ -419,3 +419,27 @@ def test_malformed_policies_are_rejected_with_path_and_reason_while_the_agent_se
     (tmp_path / "good").write_text("g")
     subprocess.run(["/bin/cat", str(tmp_path / "good")], check=True, capture_output=True)
     agent.wait_for(lambda e: tps(e, "good-after-bad"))
+
+
+def test_match_binaries_follow_children_and_relative_exec(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    target = tmp_path / "fc-file"
+    target.write_text("x")
+    sh = copy_bin(tmp_path, "/bin/sh", "fc-sh")
+    rel = copy_bin(tmp_path, "/bin/cat", "rel-cat")
+    text = openat_policy("follow-children", str(target), binary=sh).replace(
+        f'values: ["{sh}"]', f'values: ["{sh}", "{rel}"]\n        followChildren: true'
+    )
+    add(tetra, tmp_path, text)
+    subprocess.run(["/bin/cat", str(target)], check=True, capture_output=True)  # not under fc-sh
+    subprocess.run([sh, "-c", f"/bin/cat {target}; true"], check=True, capture_output=True)
+    subprocess.run(["./rel-cat", str(target)], cwd=tmp_path, check=True, capture_output=True)
+    evs = agent.wait_for(lambda e: len(tps(e, "follow-children")) >= 2)
+    time.sleep(1.0)
+    got = tps(agent.events(), "follow-children")
+    assert len(got) == 2, got
+    child, relative = got
+    assert child["process"]["binary"] == "/bin/cat" and child["parent"]["binary"] == sh
+    assert relative["process"]["binary"] == rel  # ./rel-cat, matched as the absolute path
+    assert relative["process"]["arguments"] == str(target)
+    assert any(e.get("process_exec", {}).get("process", {}).get("binary") == rel for e in evs)

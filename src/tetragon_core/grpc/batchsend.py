@@ -71,14 +71,15 @@ class MessageBatch:
 
     def add(self, msg: Any) -> int:
         """Serialize ``msg`` into the batch (or keep it, when not coalescing); return :attr:`size`."""
-        self.count += 1
         if self._coalesce:
             data = msg.SerializeToString()
             buf = self._buf
             buf += _PREFIX.pack(0, len(data))
             buf += data
+            self.count += 1
             return len(buf)
         self._msgs.append(msg)
+        self.count += 1
         return 0
 
     async def flush(self) -> None:

@@ -3,9 +3,11 @@
 Each turn takes the event the queue gives (waiting if it is empty), then whatever else is already
 queued, up to :data:`BATCH_BYTES` of serialized messages or :data:`BATCH_EVENTS` events looked at.
 Every event is filtered, field-filtered and converted on its own; an event that fails conversion is
-counted and skipped, and the others of its batch are sent. The batch goes out as one DATA write
-(:mod:`tetragon_core.grpc.batchsend`), then the handler yields to the event loop, so a backlog
-never keeps the loop from the ring reader for more than one batch.
+counted and skipped, and the others of its batch are sent. The batch goes out in one write (one
+``send_data`` call, which h2 cuts into DATA frames of at most the peer's frame size; messages may
+straddle frames, as gRPC allows; see :mod:`tetragon_core.grpc.batchsend`), then the handler yields
+to the event loop, so a backlog never keeps the loop from the ring reader for more than one batch.
+A lone event is sent at once: nothing waits for a batch to fill.
 """
 
 from __future__ import annotations

@@ -92,12 +92,16 @@ class CompiledHook:
 
     cfg: bytes
     maps: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
+    #: followChildren: (binary path, mbset bit) for tg_mbset_paths
+    mbset: list[tuple[str, int]] = field(default_factory=list)
 
     def add(self, name: str, key: bytes) -> None:
         self.maps.setdefault(name, {})[key] = b"\x01"
 
 
 ListResolver = Callable[[str], list[int]]
+#: hands out a free bit of execve_map's mbset (followChildren); raises PolicyError when none is left
+BitAllocator = Callable[[], int]
 
 
 def _int(path: str, value: str) -> int:
@@ -143,10 +147,13 @@ _LIST_FIELDS = (
 
 
 class _Compiler:
-    def __init__(self, args: Sequence[ArgSpec], host: HostInfo, lists: ListResolver) -> None:
+    def __init__(
+        self, args: Sequence[ArgSpec], host: HostInfo, lists: ListResolver, mbset_bit: BitAllocator | None
+    ) -> None:
         self.args = args
         self.host = host
         self.lists = lists
+        self.mbset_bit = mbset_bit
         self.out = CompiledHook(b"")
 
     def refuse_unsupported(self, path: str, sel: KProbeSelector) -> None:
@@ -234,8 +241,15 @@ class _Compiler:
             return 0, 0
         f = sel.match_binaries[0]
         p = f"{path}.matchBinaries[0]"
+        follow = 0
         if f.follow_children:
-            raise PolicyError(f"{p}.followChildren", "followChildren is not supported by this agent yet")
+            if self.mbset_bit is None:
+                raise PolicyError(
+                    f"{p}.followChildren", "followChildren needs the execve sensor's process map"
+                )
+            bit = self.mbset_bit()
+            follow = bit + 1
+            self.out.mbset += [(v, bit) for v in f.values]
         op = c.BINARY_OPERATORS.index(f.operator)
         kernel_op = (OP_IN, OP_NOTIN, 8, 26, 9, 27)[op]
         for j, v in enumerate(f.values):
@@ -251,7 +265,7 @@ class _Compiler:
                     raw = raw[::-1]
                 m = "tg_bin_prefix" if "Prefix" in f.operator else "tg_bin_postfix"
                 self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), index) + _pad(raw, STR_LPM_MAX))
-        return kernel_op, 1 if f.follow_children else 0
+        return kernel_op, follow
 
     def arg_filter(self, path: str, f: ArgSelector, fid: int) -> bytes:
         op = c.canonical_operator(f.operator) or f.operator
@@ -401,6 +415,7 @@ def compile_hook(
     host: HostInfo | None = None,
     lists: ListResolver | None = None,
     flags: int = 0,
+    mbset_bit: BitAllocator | None = None,
 ) -> CompiledHook:
     """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError."""
 
@@ -411,7 +426,7 @@ def compile_hook(
         raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
-    comp = _Compiler(args, host or HostInfo(), lists or no_lists)
+    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit)
     expanded = [expand_macros(s, macros or {}) for s in selectors]
     sel_args = 0
     for s in expanded:

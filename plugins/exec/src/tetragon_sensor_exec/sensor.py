@@ -17,7 +17,7 @@ from tetragon_sensor_exec.decode import decode_clone, decode_exec, decode_exit
 log = logging.getLogger(__name__)
 
 # struct execve_map_value (bpf/lib/process.h)
-_MAP_VALUE = struct.Struct("<I4xQ I4xQ II 10I 3Q iI256s")
+_MAP_VALUE = struct.Struct("<I4xQ I4xQ II 10I 3Q iI256s Q")
 _KEY = struct.Struct("<I")
 
 
@@ -38,6 +38,7 @@ def execve_map_value(e: ExecveMapEntry) -> bytes:
         len(path),
         0,
         path,
+        0,  # mbset: set by execs of followChildren binaries
     )
 
 
@@ -57,6 +58,7 @@ class ExecSensor(Sensor):
         obj = ctx.load_object(path, max_entries={"execve_map": entries})
         # Later sensors look processes up in the same map.
         ctx.shared.register(obj.maps["execve_map"])
+        ctx.shared.register(obj.maps["tg_mbset_paths"])  # filled by policies' followChildren
         stats = obj.maps["execve_map_stats"]
 
         def errors(which: int) -> dict[tuple[str, ...], float]:

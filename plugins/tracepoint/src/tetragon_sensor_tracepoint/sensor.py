@@ -11,6 +11,7 @@ from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf import _libbpf as lb
+from tetragon_core.bpf.maps import Map
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.exceptions import TetragonError
 from tetragon_core.policy import PolicyError, TracingPolicy
@@ -18,8 +19,10 @@ from tetragon_core.policy.kernel import HostInfo, compile_hook
 from tetragon_core.process.messages import MSG_OP_GENERIC_TRACEPOINT
 from tetragon_core.process.namespaces import read_host_namespaces
 from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
+from tetragon_sensor_tracepoint import follow
 from tetragon_sensor_tracepoint.args import program_for, resolve_args
 from tetragon_sensor_tracepoint.decode import HookInfo, decode_record
+from tetragon_sensor_tracepoint.follow import MbsetBits
 from tetragon_sensor_tracepoint.lists import list_resolver
 
 log = logging.getLogger(__name__)
@@ -74,13 +77,43 @@ class _Hook:
             self.obj.attach_tracepoint(self.program, self.subsys, self.event)
 
 
+class _Follow:
+    """A policy's followChildren bits and binary sets."""
+
+    def __init__(self, bits: MbsetBits, paths: Map | None, execve_map: Map | None) -> None:
+        self.bits = bits
+        self.paths = paths
+        self.execve_map = execve_map
+        self.taken: list[int] = []
+        self.entries: list[tuple[str, int]] = []
+
+    def take(self) -> int:
+        bit = self.bits.take()
+        self.taken.append(bit)
+        return bit
+
+    def install(self, entries: list[tuple[str, int]]) -> None:
+        if self.paths is not None and entries:
+            self.entries += entries
+            follow.install(self.paths, self.execve_map, entries)
+
+    def release(self) -> None:
+        if self.paths is not None and self.entries:
+            follow.remove(self.paths, self.execve_map, self.entries)
+        self.bits.give_back(self.taken)
+        self.taken, self.entries = [], []
+
+
 class TracepointPolicy(PolicyHandle):
     """A policy's tracepoint hooks."""
 
-    def __init__(self, sensor: TracepointSensor, hooks: list[_Hook], ids: list[int]) -> None:
+    def __init__(
+        self, sensor: TracepointSensor, hooks: list[_Hook], ids: list[int], follow: _Follow | None = None
+    ) -> None:
         self._sensor = sensor
         self._hooks = hooks
         self._ids = ids
+        self._follow = follow
 
     def enable(self) -> None:
         for h in self._hooks:
@@ -100,6 +133,9 @@ class TracepointPolicy(PolicyHandle):
             h.obj.close()
         self._hooks = []
         self._sensor.forget(self._ids)
+        if self._follow is not None:
+            self._follow.release()
+            self._follow = None
 
     def kernel_memory(self) -> int:
         total = 0
@@ -128,6 +164,7 @@ class TracepointSensor(Sensor):
         self._hooks: dict[int, HookInfo] = {}
         self._next_id = itertools.count(1)
         self._lock = threading.Lock()
+        self._bits = MbsetBits()
 
     def decoders(self) -> Mapping[int, Decoder]:
         hooks = self._hooks
@@ -147,6 +184,18 @@ class TracepointSensor(Sensor):
         spec = policy.spec
         host = HostInfo(namespaces=read_host_namespaces(ctx.procfs) or ())
         lists = list_resolver(spec.lists)
+        paths = ctx.shared.get("tg_mbset_paths")
+        fol = _Follow(self._bits, paths, ctx.shared.get("execve_map"))
+        try:
+            return self._load(ctx, policy, mode, host, lists, fol)
+        except BaseException:
+            fol.release()
+            raise
+
+    def _load(
+        self, ctx: SensorContext, policy: TracingPolicy, mode: str, host: HostInfo, lists: Any, fol: _Follow
+    ) -> PolicyHandle:
+        spec = policy.spec
         plans = []
         for i, tp in enumerate(spec.tracepoints):
             path = f"spec.tracepoints[{i}]"
@@ -162,6 +211,7 @@ class TracepointSensor(Sensor):
                 host=host,
                 lists=lists,
                 flags=_HOOK_RAW if tp.raw else 0,
+                mbset_bit=fol.take if fol.paths is not None else None,
             )
             info = HookInfo(policy.name, tp.subsystem, tp.event, resolved, tp.message, list(tp.tags))
             plans.append((tp, hook_id, compiled, info))
@@ -189,7 +239,9 @@ class TracepointSensor(Sensor):
                         m.update(k, v)
                 with self._lock:
                     self._hooks[hook_id] = info  # before attach: the first record may come at once
-            handle = TracepointPolicy(self, hooks, ids)
+            for _tp, _id, compiled, _info in plans:
+                fol.install(compiled.mbset)  # before attach: no event may miss a set bit
+            handle = TracepointPolicy(self, hooks, ids, fol)
             handle.enable()
         except (TetragonError, OSError) as e:
             for h in hooks:

@@ -1,0 +1,177 @@
+"""The selector compiler (policy/kernel.py): layouts equal to the BPF object's, map entries, errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from importlib.resources import files
+
+import pytest
+
+from tetragon_core.policy import PolicyError, parse_policy
+from tetragon_core.policy import kernel as K
+from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
+from tetragon_sensor_tracepoint.lists import list_resolver
+
+OBJ = files("tetragon_sensor_tracepoint") / "bpf" / "bpf_generic_tracepoint.o"
+INT = ArgSpec(1, 16, 4, is_signed=True)
+STR = ArgSpec(6, 24, 8)
+ARGS = [INT, STR]
+
+
+def btf_sizes() -> dict[str, int]:
+    if shutil.which("bpftool") is None or not OBJ.is_file():
+        pytest.skip("bpftool or the built object is missing (run `make`)")
+    out = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(OBJ), "format", "raw"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {m[0]: int(m[1]) for m in re.findall(r"STRUCT '(\w+)' size=(\d+)", out)}
+
+
+def test_layouts_match_the_bpf_object() -> None:
+    sizes = btf_sizes()
+    assert sizes["tg_hook_cfg"] == K.HOOK_CFG_SIZE
+    assert sizes["tg_selector"] == K.SELECTOR_SIZE
+    assert sizes["tg_arg_cfg"] == K._ARG_CFG.size
+    assert sizes["tg_pid_filter"] == K._PID.size
+    assert sizes["tg_ns_filter"] == K._NS.size
+    assert sizes["tg_cap_filter"] == K._CAP.size
+    assert sizes["tg_arg_filter"] == K._ARGF.size
+    assert sizes["tg_action"] == K._ACT.size
+    assert sizes["tg_lpm_key"] == 8 + K.STR_LPM_MAX
+    assert sizes["tg_str_key32"] == 40 and sizes["tg_bin_key"] == 264 and sizes["tg_int_key"] == 16
+
+
+def selectors(yaml_sel: str) -> list:  # type: ignore[type-arg]
+    text = f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: t}}
+spec:
+  lists: [{{name: dups, type: syscalls, values: [sys_dup, dup2]}}]
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: 5, type: int}}, {{index: 6, type: string}}]
+    selectors: {yaml_sel}
+"""
+    p = parse_policy(text)
+    return [p.spec.tracepoints[0].selectors, list_resolver(p.spec.lists)]
+
+
+def compile_sel(yaml_sel: str, args: list[ArgSpec] | None = None) -> K.CompiledHook:
+    sels, lists = selectors(yaml_sel)
+    return compile_hook(
+        "spec.tracepoints[0]", 7, args or ARGS, sels, lists=lists, host=HostInfo(tuple(range(1, 11)))
+    )
+
+
+def test_header_and_arg_config() -> None:
+    out = compile_sel("[{matchArgs: [{index: 1, operator: Prefix, values: [/etc/]}]}]")
+    hook_id, nargs, nsel, flags = struct.unpack_from("<4I", out.cfg)
+    assert (hook_id, nargs, nsel, flags) == (7, 2, 1, 0)
+    assert K._ARG_CFG.unpack_from(out.cfg, 16) == (1, 16, 4, 1, 0, 2, 0)
+    assert struct.unpack_from("<I", out.cfg, 76)[0] == 0b10  # selectors read arg 1 only
+    assert list(out.maps) == ["tg_str_prefix"]
+    (key,) = out.maps["tg_str_prefix"]
+    assert struct.unpack_from("<II", key) == (32 + 8 * 5, 0) and key[8:13] == b"/etc/"
+
+
+def test_string_equal_buckets_and_length_bitmap() -> None:
+    long = "/" + "x" * 40
+    out = compile_sel(f"[{{matchArgs: [{{index: 1, operator: Equal, values: [/a, {long}]}}]}}]")
+    (k32,) = out.maps["tg_str_eq32"]
+    (k64,) = out.maps["tg_str_eq64"]
+    assert k32 == struct.pack("<II", 0, 2) + b"/a" + b"\0" * 30
+    assert len(k64) == 72 and struct.unpack_from("<II", k64) == (0, 41)
+    argf = K._ARGF.unpack_from(out.cfg, 80 + 40 + 44 * 4 + 28 * 10 + 24 * 8)
+    assert argf[:4] == (1, 3, 0, 1)
+    assert argf[4:8] == ((1 << 2) | (1 << 41), 0, 0, 0)  # the values' lengths, 2 and 41
+
+
+def test_postfix_is_stored_reversed_and_binaries_by_selector() -> None:
+    out = compile_sel(
+        "[{matchArgs: [{index: 1, operator: Postfix, values: [.conf]}]}, "
+        "{matchBinaries: [{operator: In, values: [/usr/bin/cat]}]}]"
+    )
+    (key,) = out.maps["tg_str_postfix"]
+    assert key[8:13] == b"fnoc."
+    (bkey,) = out.maps["tg_bin_paths"]
+    assert struct.unpack_from("<II", bkey) == (1, 0) and bkey[8:20] == b"/usr/bin/cat"
+    assert struct.unpack_from("<I", out.cfg, 12)[0] & K.HOOK_SEL_PROC
+
+
+def test_int_operators_and_lists() -> None:
+    out = compile_sel("[{matchArgs: [{index: 0, operator: InMap, values: ['list:dups', '0x10']}]}]")
+    assert sorted(struct.unpack("<IIQ", k)[2] for k in out.maps["tg_int_map"]) == [16, 32, 33]
+    out = compile_sel("[{matchArgs: [{index: 0, operator: InRange, values: ['-5:5', '10:0x20']}]}]")
+    argf = K._ARGF.unpack_from(out.cfg, 80 + 40 + 44 * 4 + 28 * 10 + 24 * 8)
+    assert argf[:4] == (0, 31, 4, 0) and argf[4:8] == (-5, 5, 10, 32)
+
+
+def test_actions_and_rate_limit() -> None:
+    out = compile_sel(
+        "[{matchActions: [{action: Post, rateLimit: 2m, rateLimitScope: process}, "
+        "{action: Signal, argSig: 10}]}]"
+    )
+    off = 80 + 40 + 44 * 4 + 28 * 10 + 24 * 8 + 80 * 5
+    assert K._ACT.unpack_from(out.cfg, off) == (0, 1, 120_000_000_000)
+    assert K._ACT.unpack_from(out.cfg, off + 16) == (9, 10, 0)
+
+
+def test_namespaces_host_ns_and_caps() -> None:
+    out = compile_sel(
+        "[{matchNamespaces: [{namespace: Net, operator: In, values: [host_ns, '4026531840']}], "
+        "matchCapabilities: [{type: Effective, operator: In, values: [CAP_SYS_ADMIN, CAP_NET_RAW]}]}]"
+    )
+    ns = K._NS.unpack_from(out.cfg, 80 + 40 + 44 * 4)
+    assert ns == (5, 5, 2, 6, 4026531840, 0, 0)  # host Net inode is namespaces[5] = 6
+    cap = K._CAP.unpack_from(out.cfg, 80 + 40 + 44 * 4 + 28 * 10)
+    assert cap == (0, 5, 0, 0, (1 << 21) | (1 << 13))
+    assert struct.unpack_from("<I", out.cfg, 12)[0] & K.HOOK_SEL_NSCAPS
+
+
+@pytest.mark.parametrize(
+    ("sel", "path", "reason"),
+    [
+        (
+            "[{matchArgs: [{index: 1, operator: GT, values: ['1']}]}]",
+            "selectors[0].matchArgs[0].operator",
+            "string",
+        ),
+        (
+            "[{matchArgs: [{index: 3, operator: Equal, values: ['1']}]}]",
+            "selectors[0].matchArgs[0].index",
+            "2 args",
+        ),
+        (
+            "[{matchArgs: [{index: 0, operator: Equal, values: [abc]}]}]",
+            "selectors[0].matchArgs[0].values[0]",
+            "number",
+        ),
+        ("[{matchArgs: [{index: 0, operator: InRange, values: ['5:1']}]}]", "values[0]", "min > max"),
+        ("[{matchArgs: [{index: 0, operator: InMap, values: ['list:nope']}]}]", "spec.lists", "not defined"),
+        ("[{matchActions: [{action: Override, argError: -1}]}]", "matchActions[0].action", "not supported"),
+        ("[{matchActions: [{action: NotifyEnforcer}]}]", "matchActions[0].action", "enforcer"),
+        ("[{matchActions: [{action: Post, kernelStackTrace: true}]}]", "kernelStackTrace", "stack traces"),
+        (
+            "[{matchBinaries: [{operator: In, values: [/a], followChildren: true}]}]",
+            "followChildren",
+            "process map",
+        ),
+        (
+            "[{matchData: [{index: 0, operator: Equal, values: ['1']}]}]",
+            "selectors[0].matchData",
+            "tracepoints",
+        ),
+        ("[{matchPIDs: [{operator: In, values: [1,2,3,4,5,6,7,8,9]}]}]", "matchPIDs[0].values", "at most 8"),
+    ],
+)
+def test_refusals_name_the_path(sel: str, path: str, reason: str) -> None:
+    with pytest.raises(PolicyError) as e:
+        compile_sel(sel)
+    assert path in e.value.path and reason in e.value.reason, str(e.value)
