@@ -8,6 +8,7 @@ exact process_tracepoint events of the JSON export and on the kernel-side counte
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.kernel.conftest import RunningAgent, exits
+from tests.kernel.conftest import RunningAgent, execs, exits
 from tests.kernel.test_grpc import _port
 
 TETRA = str(Path(sys.executable).with_name("tetra"))
@@ -443,3 +444,87 @@ def test_match_binaries_follow_children_and_relative_exec(start_agent, tmp_path:
     assert relative["process"]["binary"] == rel  # ./rel-cat, matched as the absolute path
     assert relative["process"]["arguments"] == str(target)
     assert any(e.get("process_exec", {}).get("process", {}).get("binary") == rel for e in evs)
+
+
+def _policy_with(name: str, prefix: str, selector_yaml: str) -> str:
+    return openat_policy(name, prefix) + selector_yaml
+
+
+PY = sys.executable
+UNSHARE_NET = "import ctypes,sys; ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0 or sys.exit(9); "
+SETUID_NOBODY = "import os; os.setuid(65534); "
+
+
+def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    files = {k: tmp_path / f"{k}-file" for k in ("pid", "ns", "cap", "nschg", "capchg")}
+    for f in files.values():
+        f.write_text("x")
+        f.chmod(0o644)
+    tmp_path.chmod(0o755)
+    pid_sel = f"      matchPIDs:\n      - operator: In\n        values: [{os.getpid()}]\n"
+    pid_sel += "        followForks: true\n"
+    add(tetra, tmp_path, _policy_with("pids", str(files["pid"]), pid_sel))
+    ns_sel = "      matchNamespaces:\n      - namespace: Net\n        operator: In\n"
+    ns_sel += "        values: [host_ns]\n"
+    add(tetra, tmp_path, _policy_with("netns", str(files["ns"]), ns_sel))
+    cap_sel = (
+        "      matchCapabilities:\n      - type: Effective\n        operator: In\n"
+        "        values: [CAP_SYS_ADMIN]\n"
+    )
+    add(tetra, tmp_path, _policy_with("caps", str(files["cap"]), cap_sel))
+    nschg_sel = "      matchNamespaceChanges:\n      - operator: In\n        values: [Net]\n"
+    add(tetra, tmp_path, _policy_with("nschange", str(files["nschg"]), nschg_sel))
+    capchg_sel = (
+        "      matchCapabilityChanges:\n      - type: Effective\n        operator: In\n"
+        "        values: [CAP_SYS_ADMIN]\n"
+    )
+    add(tetra, tmp_path, _policy_with("capchange", str(files["capchg"]), capchg_sel))
+
+    def py(code: str, f: Path) -> None:
+        # the openat is what counts (the tracepoint fires on entry); as nobody it may be refused
+        opener = f"\ntry: open({str(f)!r})\nexcept PermissionError: pass"
+        r = subprocess.run([PY, "-c", code + opener], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+    # matchPIDs followForks: our children match; a process outside our tree does not
+    py("", files["pid"])
+    # a grandchild orphaned before it execs /bin/cat: reparented, so no longer in our tree
+    orphan = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    if os.fork() == 0:\n"
+        f"        time.sleep(0.5); os.execv('/bin/cat', ['/bin/cat', {str(files['pid'])!r}])\n"
+        "    os._exit(0)\n"
+    )
+    subprocess.run([PY, "-c", orphan], check=True)
+    time.sleep(1.0)
+    # matchNamespaces Net In host_ns: a process in a new network namespace does not match
+    py("", files["ns"])
+    py(UNSHARE_NET, files["ns"])
+    # matchCapabilities: root has CAP_SYS_ADMIN, nobody has none
+    py("", files["cap"])
+    py(SETUID_NOBODY, files["cap"])
+    # changes since exec: unshare / setuid after exec are seen; none without
+    py("", files["nschg"])
+    py(UNSHARE_NET, files["nschg"])
+    py("", files["capchg"])
+    py(SETUID_NOBODY, files["capchg"])
+    agent.wait_for(lambda e: all(tps(e, n) for n in ("pids", "netns", "caps", "nschange", "capchange")))
+    time.sleep(1.0)
+    evs = agent.events()
+
+    def code_of(t: dict[str, Any]) -> str:
+        return t["process"]["arguments"]
+
+    assert [t["process"]["binary"] for t in tps(evs, "pids")] == [PY]
+    orphan_exec = [e for e in execs(evs) if e["process"]["binary"] == "/bin/cat" and "pid-file" in code_of(e)]
+    assert len(orphan_exec) == 1  # it ran, and opened the file, unmatched
+    (ns_ev,) = tps(evs, "netns")
+    assert "unshare" not in code_of(ns_ev)
+    (cap_ev,) = tps(evs, "caps")
+    assert "setuid" not in code_of(cap_ev)
+    (nschg_ev,) = tps(evs, "nschange")
+    assert "unshare" in code_of(nschg_ev)
+    (capchg_ev,) = tps(evs, "capchange")
+    assert "setuid" in code_of(capchg_ev)
