@@ -167,11 +167,16 @@ def filter_cost(trials: int, n: int, work: Path) -> dict[str, object]:
 
 
 def count_events(path: Path, needle: bytes) -> int:
+    """Occurrences of ``needle`` in the export files, read in chunks that overlap by its length."""
     n = 0
     for f in sorted(path.parent.glob("*")):
         with f.open("rb") as fh:
+            tail = b""
             while chunk := fh.read(1 << 24):
-                n += chunk.count(needle)
+                buf = tail + chunk
+                n += buf.count(needle)
+                # keep the bytes a needle could start in without being complete in this buffer
+                tail = buf[-(len(needle) - 1) :]
     return n
 
 

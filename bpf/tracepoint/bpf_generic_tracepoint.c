@@ -376,12 +376,12 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = 0;
 	struct tg_hook_mode *mode;
 	struct tg_sel_walk sw = {};
 	struct tg_selector *s;
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), size;
-	__u32 tgid = pid_tgid >> 32, all;
+	__u64 pid_tgid = 0, size;
+	__u32 tgid = 0, all;
 	int post = 1, j, sig, have_proc = 0;
 	long err;
 
@@ -389,6 +389,12 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 		return 0;
 	st->calls++;
 	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	/* Even the task and the pid are fetched only when a selector or the event needs them. */
+	if (cfg->flags & (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS | TG_HOOK_SEL_NSPID)) {
+		task = (struct task_struct *)bpf_get_current_task();
+		pid_tgid = bpf_get_current_pid_tgid();
+		tgid = pid_tgid >> 32;
+	}
 	if (cfg->flags & TG_HOOK_SEL_PROC) {
 		sw.proc = lookup_proc(h, st, tgid);
 		have_proc = 1;
@@ -397,10 +403,6 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	 * look at them, else only for an event that is sent. */
 	if (cfg->flags & TG_HOOK_SEL_NSCAPS)
 		read_ns_caps(task, h);
-	for (j = 0; j < TG_MAX_ARGS; j++) {
-		h->val[j] = 0;
-		h->len[j] = -1;
-	}
 	all = (1 << (cfg->nargs & 7)) - 1;
 	if (cfg->nsel)
 		read_args(ctx, cfg, h, cfg->sel_args & all, raw, ctx_size);
@@ -421,6 +423,11 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 			return 0;
 		}
 		s = &cfg->sel[sw.matched];
+		if (!task) {
+			task = (struct task_struct *)bpf_get_current_task();
+			pid_tgid = bpf_get_current_pid_tgid();
+			tgid = pid_tgid >> 32;
+		}
 		if (!have_proc) {
 			sw.proc = lookup_proc(h, st, tgid);
 			have_proc = 1;
@@ -464,6 +471,11 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	}
 	if (!post)
 		return 0;
+	if (!task) { /* no selectors: every run is sent */
+		task = (struct task_struct *)bpf_get_current_task();
+		pid_tgid = bpf_get_current_pid_tgid();
+		tgid = pid_tgid >> 32;
+	}
 	if (!have_proc)
 		lookup_proc(h, st, tgid);
 	if (!(cfg->flags & TG_HOOK_SEL_NSCAPS))

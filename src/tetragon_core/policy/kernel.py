@@ -441,7 +441,7 @@ def compile_hook(
             flags |= HOOK_SEL_NSPID
         if (
             s.match_binaries
-            or any(p.follow_forks for p in s.match_pids)
+            or s.match_pids  # the pid itself is fetched on this path too
             or s.match_namespace_changes
             or s.match_capability_changes
         ):
