@@ -102,6 +102,7 @@ class Agent:
     _event_cache: EventCache | None = None
     policies: PolicyRegistry = field(default_factory=lambda: PolicyRegistry(lambda: set(discover())))
     _export_transform: Transform | None = None
+    _installed: tuple[str, ...] = ()
     _redactor: Redactor | None = None
 
     def stop(self) -> None:
@@ -182,6 +183,21 @@ class Agent:
                     s.submit_many(batch)
 
         return dispatch, flush
+
+    def _sensor_rows(self) -> list[SensorInfo]:
+        """ListSensors: every installed sensor; a loaded one's collection is "base" for the start-up
+        sensors and the names of the policies it serves otherwise (upstream's collections)."""
+        loaded = {ls.sensor.name: ls for ls in self.loaded}
+        rows = []
+        for n in sorted(set(self._installed) | set(loaded)):
+            if n not in loaded:
+                rows.append(SensorInfo(n, False, ""))
+            elif n in self.sensors:
+                rows.append(SensorInfo(n, True, "base"))
+            else:
+                users = [e.policy.name for e in self.policies.list() if n in e.sensors and e.handles]
+                rows.append(SensorInfo(n, bool(users), ", ".join(users)))
+        return rows
 
     def _release_pins(self) -> None:
         # Only ever delete inside a real bpffs mount: a pin dir is never ordinary files.
@@ -277,6 +293,7 @@ class Agent:
             )
 
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
+            self._installed = tuple(await asyncio.to_thread(discover))
             for sensor in await asyncio.to_thread(load_enabled, self.sensors):
                 ctx = SensorContext(shared, self.registry, procfs=procfs, pin_dir=self.pin_dir)
                 self.loaded.append(LoadedSensor(sensor, ctx))  # unloaded in teardown whatever happens
@@ -316,11 +333,7 @@ class Agent:
                     stack_traces=stack_traces,
                     config=cfg,
                 )
-                loaded = {ls.sensor.name for ls in self.loaded}
-                state.sensors = [
-                    SensorInfo(n, n in loaded, "base" if n in loaded else "")
-                    for n in sorted(set(discover()) | loaded)
-                ]
+                state.sensors_source = self._sensor_rows
                 grpc_srv = await start_server(cfg.server_address, hub, state)
                 write_info(cfg.server_address)
                 log.info("gRPC server listening on %s", cfg.server_address)

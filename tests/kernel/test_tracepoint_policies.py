@@ -7,6 +7,7 @@ exact process_tracepoint events of the JSON export and on the kernel-side counte
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -219,8 +220,8 @@ def test_sigkill_kills_the_matching_binary_only_and_monitor_mode_spares_it(
     assert subprocess.run([killer, str(forbidden)], capture_output=True).returncode == -9
 
 
-def test_signal_action_sends_the_named_signal(start_agent, tmp_path: Path) -> None:
-    agent, tetra, _ = start(start_agent)
+def test_signal_and_no_post_actions(start_agent, tmp_path: Path) -> None:
+    agent, tetra, mport = start(start_agent)
     target = tmp_path / "sig-target"
     target.write_text("x")
     cat = copy_bin(tmp_path, "/bin/cat", "cat-signalled")
@@ -230,6 +231,26 @@ def test_signal_action_sends_the_named_signal(start_agent, tmp_path: Path) -> No
     assert r.returncode == -10  # SIGUSR1's default action ends the process
     evs = agent.wait_for(lambda e: tps(e, "signal-usr1"))
     assert tps(evs, "signal-usr1")[0]["action"] == "KPROBE_ACTION_SIGNAL"
+    # NoPost: matched and counted in the kernel, never sent
+    quiet = tmp_path / "quiet-target"
+    quiet.write_text("q")
+    add(
+        tetra,
+        tmp_path,
+        openat_policy("no-post", str(quiet), actions="      matchActions:\n      - action: NoPost\n"),
+    )
+    subprocess.run(["/bin/cat", str(quiet)], check=True, capture_output=True)
+    deadline = time.monotonic() + 10
+    while (
+        metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="no-post", outcome="no_post") < 1
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert tps(agent.events(), "no-post") == []
+    assert (
+        metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="no-post", outcome="posted") == 0
+    )
 
 
 def test_rate_limited_post_delivers_one_event_per_window(start_agent, tmp_path: Path) -> None:
@@ -283,6 +304,13 @@ def test_disable_enable_delete(start_agent, tmp_path: Path) -> None:
     assert metric(mport, "tetragon_overhead_program_runs_total", policy="lifecycle") == runs  # detached
     assert tetra("tp", "enable", "lifecycle").returncode == 0
     opened(2)
+    # the sensor RPCs act on the policies a policy sensor serves
+    rows = [line.split() for line in tetra("sensors", "list").stdout.splitlines()[1:]]
+    assert ["generic_tracepoint", "true", "lifecycle"] in rows
+    assert tetra("sensors", "disable", "generic_tracepoint").returncode == 0
+    assert tetra.policies()["lifecycle"]["state"] == "TP_STATE_DISABLED"
+    assert tetra("sensors", "enable", "generic_tracepoint").returncode == 0
+    assert tetra.policies()["lifecycle"]["state"] == "TP_STATE_ENABLED"
     assert tetra("tp", "delete", "lifecycle").returncode == 0
     deadline = time.monotonic() + 10
     while _map_ids("tg_hook_cfg_map") & ours and time.monotonic() < deadline:
@@ -528,3 +556,90 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
     assert "unshare" in code_of(nschg_ev)
     (capchg_ev,) = tps(evs, "capchange")
     assert "setuid" in code_of(capchg_ev)
+
+
+# (policy, selector on args [dfd, path, flags], the opens that must match)
+OPS = [
+    ("op-gt", "{index: 2, operator: GT, values: ['0']}", {"w", "c"}),
+    ("op-lt", "{index: 2, operator: LT, values: ['1']}", {"r"}),
+    ("op-mask", "{index: 2, operator: Mask, values: ['0x40']}", {"c"}),
+    ("op-neq", "{index: 2, operator: NotEqual, values: ['0']}", {"w", "c"}),
+    ("op-inrange", "{index: 2, operator: InRange, values: ['1:2']}", {"w"}),
+    ("op-notinrange", "{index: 2, operator: NotInRange, values: ['1:0x7fffffff']}", {"r"}),
+    ("op-inmap", "{index: 2, operator: InMap, values: ['1', '2', '3', '4', '5', '6']}", {"w"}),
+    ("op-notinmap", "{index: 2, operator: NotInMap, values: ['0', '1']}", {"c"}),
+    ("op-postfix", "{index: 1, operator: Postfix, values: [.txt]}", {"c"}),
+    ("op-notpostfix", "{index: 1, operator: NotPostfix, values: [.txt]}", {"r", "w"}),
+    ("op-equal", "{index: 1, operator: Equal, values: [EQ]}", {"w"}),
+    ("op-notequal", "{index: 1, operator: NotEqual, values: [EQ]}", {"r", "c"}),
+]
+
+
+def test_match_args_operators_in_the_kernel(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    d = tmp_path / "ops"
+    d.mkdir()
+    paths = {"r": d / "r-file", "w": d / "w-file", "c": d / "c-file.txt"}
+    paths["r"].write_text("r")
+    paths["w"].write_text("w")
+    tag = copy_bin(tmp_path, PY, "py-ops")  # only this binary's opens count
+    for name, sel, _ in OPS:
+        sel = sel.replace("EQ", str(paths["w"]))
+        text = openat_policy(name, "/").replace(
+            '    - matchArgs:\n      - index: 1\n        operator: Prefix\n        values: ["/"]\n',
+            f'    - matchArgs: [{sel}]\n      matchBinaries: [{{operator: In, values: ["{tag}"]}}]\n',
+        )
+        add(tetra, tmp_path, text)
+    # libc's open: exactly these flags (os.open would add O_CLOEXEC)
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"for p, fl in (({str(paths['r'])!r}, 0), ({str(paths['w'])!r}, 1), ({str(paths['c'])!r}, 0x241)):\n"
+        "    fd = libc.open(p.encode(), fl, 0o600)\n"
+        "    assert fd >= 0, ctypes.get_errno()\n"
+        "    os.close(fd)\n"
+    )
+    r = subprocess.run([tag, "-S", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    agent.wait_for(lambda e: all(tps(e, n) for n, _, _ in OPS))
+    time.sleep(1.0)
+    evs = agent.events()
+    by_path = {str(p): k for k, p in paths.items()}
+    for name, _, want in OPS:  # the interpreter's own opens may match too; only ours are compared
+        got = {
+            by_path[t["args"][1]["string_arg"]]
+            for t in tps(evs, name)
+            if t["args"][1]["string_arg"] in by_path
+        }
+        assert got == want, (name, got)
+
+
+def test_char_buf_with_size_arg_and_fd(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    echo = copy_bin(tmp_path, "/bin/echo", "echo-buf")
+    add(
+        tetra,
+        tmp_path,
+        f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: write-buf
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args:
+    - {{index: 5, type: fd}}
+    - {{index: 6, type: char_buf, sizeArgIndex: 3}}
+    - {{index: 7, type: size_t}}
+    selectors:
+    - matchBinaries: [{{operator: In, values: ["{echo}"]}}]
+""",
+    )
+    r = subprocess.run([echo, "hello-buf"], capture_output=True)
+    assert r.stdout == b"hello-buf\n"
+    (ev,) = tps(agent.wait_for(lambda e: tps(e, "write-buf")), "write-buf")
+    fd, buf, count = ev["args"]
+    assert fd == {"int_arg": 1}
+    assert base64.b64decode(buf["bytes_arg"]) == b"hello-buf\n"
+    assert count == {"size_arg": "10"}

@@ -10,6 +10,7 @@ from grpclib import GRPCError, Status
 from tetragon_core.api.convert import struct_to_proto
 from tetragon_core.api.tetragon import sensors_pb2, tetragon_pb2
 from tetragon_core.grpc.state import AgentState
+from tetragon_core.policy.errors import PolicyError
 
 _TO_PY = {
     sensors_pb2.LOG_LEVEL_PANIC: logging.CRITICAL,
@@ -68,22 +69,32 @@ def list_sensors(state: AgentState) -> Any:
     return sensors_pb2.ListSensorsResponse(
         sensors=[
             sensors_pb2.SensorStatus(name=s.name, enabled=s.enabled, collection=s.collection)
-            for s in state.sensors
+            for s in state.current_sensors()
         ]
     )
 
 
 def change_sensor(state: AgentState, rpc: str, name: str) -> None:
-    """Enable/Disable/RemoveSensor: validated against the real registry."""
-    known = {s.name: s for s in state.sensors}
+    """Enable/Disable/RemoveSensor: validated against the real registry.
+
+    The base sensor cannot be disabled or removed. For a policy sensor, Disable and Enable detach
+    and attach the programs of every policy it serves, and Remove deletes those policies (their
+    programs and maps go with them). It blocks: the service runs it in a worker thread.
+    """
+    known = {s.name: s for s in state.current_sensors()}
     if name not in known:
         raise GRPCError(
             Status.NOT_FOUND, f"{rpc}: sensor {name!r} not found (known: {', '.join(sorted(known))})"
         )
     if name in state.required and rpc != "EnableSensor":
         raise GRPCError(Status.FAILED_PRECONDITION, f"{rpc}: {name!r} is the base sensor; the agent needs it")
-    if rpc == "EnableSensor" and known[name].enabled:
-        return
-    raise GRPCError(
-        Status.UNIMPLEMENTED, f"{rpc}: loading or unloading policy sensors arrives with the policy engine"
-    )
+    # A policy sensor's programs are its policies': the RPC acts on every policy it serves.
+    entries = [e for e in state.policies.list() if name in e.sensors and e.state in ("enabled", "disabled")]
+    try:
+        for e in entries:
+            if rpc == "RemoveSensor":
+                state.policies.delete(e.policy.name, e.policy.namespace)
+            else:
+                state.policies.set_enabled(e.policy.name, e.policy.namespace, rpc == "EnableSensor")
+    except PolicyError as err:
+        raise GRPCError(Status.FAILED_PRECONDITION, f"{rpc}: {err}") from err

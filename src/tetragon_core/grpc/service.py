@@ -83,7 +83,7 @@ class FineGuidanceSensors:
     def _sensor_rpc(self, rpc: str) -> Any:
         async def handler(stream: Stream[Any, Any]) -> None:
             req = await stream.recv_message()
-            change_sensor(self.state, rpc, req.name if req is not None else "")
+            await asyncio.to_thread(change_sensor, self.state, rpc, req.name if req is not None else "")
             await stream.send_message(_msg(f"{rpc}Response")())
 
         return handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tetragon_core.config import AgentConfig
@@ -37,3 +38,11 @@ class AgentState:
     stack_traces: StackTraceTrees = field(default_factory=StackTraceTrees)
     #: the agent's configuration (GetInfo's ``conf``); None outside an agent
     config: AgentConfig | None = None
+    #: recomputes ``sensors`` (policy sensors load with their first policy); None: a fixed list
+    sensors_source: Callable[[], list[SensorInfo]] | None = None
+
+    def current_sensors(self) -> list[SensorInfo]:
+        """ListSensors' rows now."""
+        if self.sensors_source is not None:
+            self.sensors = self.sensors_source()
+        return self.sensors
