@@ -49,6 +49,7 @@ from typing import Any
 from tetragon_core.agent import tune_gc
 from tetragon_core.api.convert import to_proto
 from tetragon_core.api.tetragon import events_pb2
+from tetragon_core.api.wire import event_bytes
 from tetragon_core.cli.grpc_client import get_events
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.export.jsonexport import QUEUE_DROPPED_METRIC, JsonExporter
@@ -298,8 +299,15 @@ def trial_convert(events: list[GetEventsResponse]) -> dict[str, float]:
     for ev in events:
         to_proto(ev)
     t2 = time.perf_counter()
+    for ev in events:
+        event_bytes(ev)
+    t3 = time.perf_counter()
     n = len(events)
-    return {"serialize_us": (t1 - t0) / n * 1e6, "to_proto_us": (t2 - t1) / n * 1e6}
+    return {
+        "serialize_us": (t1 - t0) / n * 1e6,
+        "to_proto_us": (t2 - t1) / n * 1e6,
+        "event_bytes_us": (t3 - t2) / n * 1e6,
+    }
 
 
 async def server_main(args: argparse.Namespace) -> dict[str, Any]:
@@ -364,6 +372,7 @@ async def server_main(args: argparse.Namespace) -> dict[str, Any]:
         "median_json": med_json,
         "median_serialize_us": statistics.median(ser),
         "median_to_proto_us": statistics.median(c["to_proto_us"] for c in conv_res),
+        "median_event_bytes_us": statistics.median(c["event_bytes_us"] for c in conv_res),
         "ratio_grpc_to_json": med_grpc / med_json,
         "ratio_grpc_to_goal_100k": med_grpc / 100_000,
         "grpc_lost_total": sum(g["lost"] for g in grpc_res),

@@ -289,6 +289,11 @@ def test_a_backlog_yields_the_loop_between_batches(monkeypatch: pytest.MonkeyPat
             self.size += msg.ByteSize() + 5
             return self.size
 
+        def add_bytes(self, data: bytes) -> int:
+            self.count += 1
+            self.size += len(data) + 5
+            return self.size
+
         async def flush(self) -> None:  # never suspends, like a write to a socket with room
             writes.append((self.count, ticks))
             self.count = self.size = 0
@@ -332,6 +337,11 @@ def test_batches_are_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
         def add(self, msg: Any) -> int:
             self.count += 1
             self.size += msg.ByteSize() + 5
+            return self.size
+
+        def add_bytes(self, data: bytes) -> int:
+            self.count += 1
+            self.size += len(data) + 5
             return self.size
 
         async def flush(self) -> None:

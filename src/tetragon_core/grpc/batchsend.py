@@ -82,6 +82,14 @@ class MessageBatch:
         self.count += 1
         return 0
 
+    def add_bytes(self, data: bytes) -> int:
+        """Add one already serialized message; only when :attr:`coalescing`. Returns :attr:`size`."""
+        buf = self._buf
+        buf += _PREFIX.pack(0, len(data))
+        buf += data
+        self.count += 1
+        return len(buf)
+
     async def flush(self) -> None:
         """Send what was added, in order: one ``send_data`` call when coalescing."""
         if not self.count:

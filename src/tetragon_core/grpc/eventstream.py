@@ -20,6 +20,7 @@ from typing import Any
 from grpclib.server import Stream
 
 from tetragon_core.api.convert import ConversionError, to_proto
+from tetragon_core.api.wire import event_bytes
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.batchsend import MessageBatch
@@ -47,7 +48,13 @@ async def send_events(
     """Stream ``queue`` to ``stream`` until the stream is cancelled."""
     batch = MessageBatch(stream)
     passes = None if event_filter.passes_everything else event_filter
-    add = batch.add
+    # coalescing takes bytes: exec/exit events are serialized without a protobuf object (api/wire.py)
+    add: Callable[[Any], int]
+    convert: Callable[[GetEventsResponse], Any]
+    if batch.coalescing:
+        add, convert = batch.add_bytes, event_bytes
+    else:
+        add, convert = batch.add, to_proto
     while True:
         ev = await queue.get()
         looked = size = 0
@@ -57,7 +64,7 @@ async def send_events(
                 if fields is not None:
                     ev = fields(ev)
                 try:
-                    msg = to_proto(ev)
+                    msg = convert(ev)
                 except ConversionError as e:  # one bad event must not end the stream
                     conversion_errors.inc()
                     log.warning("GetEvents: event not sent: %s", e)
