@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -82,10 +83,19 @@ def test_tetra_getevents_compact_against_the_live_agent(start_agent) -> None:
 def test_unix_socket_mode_and_info_file(start_agent, tmp_path: Path) -> None:
     sock = tmp_path / "tetragon.sock"
     start_agent("--server-address", f"unix://{sock}")
+    # the export shows the procfs walk before the server is up: wait for the info file
+    want = {"server_address": f"unix://{sock}"}
+    deadline = time.monotonic() + 20
+    info: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(Path("/var/run/tetragon/tetragon-info.json").read_text())
+        if info == want and sock.exists():
+            break
+        time.sleep(0.1)
+    assert info == want
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o660
-    info = json.loads(Path("/var/run/tetragon/tetragon-info.json").read_text())
-    assert info == {"server_address": f"unix://{sock}"}
     # tetra without --server-address finds it through tetragon-info.json
     st = subprocess.run([TETRA, "status"], capture_output=True, text=True, timeout=30)
     assert st.returncode == 0 and "HEALTH_STATUS_RUNNING" in st.stdout
