@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(make clang llvm bpftool libbpf-dev libbpf1 libelf-dev gcc python3 python3-venv python3-dev
+APT_PKGS=(make clang llvm bpftool libbpf-dev libbpf1 libelf-dev gcc cpp linux-libc-dev python3 python3-venv python3-dev
           iproute2 procps kmod)
 missing=()
 for p in "${APT_PKGS[@]}"; do

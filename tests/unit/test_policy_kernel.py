@@ -22,8 +22,9 @@ ARGS = [INT, STR]
 
 
 def btf_sizes() -> dict[str, int]:
-    if shutil.which("bpftool") is None or not OBJ.is_file():
-        pytest.skip("bpftool or the built object is missing (run `make`)")
+    # both come with the test command's bootstrap (apt bpftool, `make bpf`)
+    assert shutil.which("bpftool") is not None, "bpftool is missing (run ./scripts/test)"
+    assert OBJ.is_file(), f"{OBJ} is missing (run `make bpf`)"
     out = subprocess.run(
         ["bpftool", "btf", "dump", "file", str(OBJ), "format", "raw"],
         capture_output=True,

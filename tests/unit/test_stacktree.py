@@ -154,8 +154,6 @@ def test_trees_are_bounded_in_nodes_depth_and_number() -> None:
 def test_the_accessor_reads_the_real_event_structs() -> None:
     from tetragon_core import events
 
-    if not hasattr(events, "ProcessKprobe") or not hasattr(events, "StackTraceEntry"):
-        pytest.skip("the kprobe event Structs are not in tetragon_core.events yet")
     kp = events.ProcessKprobe(
         process=events.Process(binary="/bin/cat"),
         policy_name="pol",
