@@ -5,7 +5,8 @@ from __future__ import annotations
 from tetragon_core.metrics import Registry
 from tetragon_core.policy.registry import DISABLED, ENABLED, ERROR, LOAD_ERROR, PolicyRegistry
 
-#: tg_hook_stats counters exported by ``tetragon_tracingpolicy_kernel_events_total`` (our metric)
+#: tg_hook_stats counters after ``calls``, in struct order, exported by
+#: ``tetragon_tracingpolicy_kernel_events_total`` (our metric)
 OUTCOMES = (
     "filtered",
     "posted",

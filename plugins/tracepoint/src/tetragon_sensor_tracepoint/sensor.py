@@ -16,6 +16,7 @@ from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.exceptions import TetragonError
 from tetragon_core.policy import PolicyError, TracingPolicy
 from tetragon_core.policy.kernel import HostInfo, compile_hook
+from tetragon_core.policy.metrics import OUTCOMES
 from tetragon_core.process.messages import MSG_OP_GENERIC_TRACEPOINT
 from tetragon_core.process.namespaces import read_host_namespaces
 from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
@@ -29,19 +30,8 @@ log = logging.getLogger(__name__)
 
 _ZERO = struct.pack("<I", 0)
 _HOOK_RAW = 0x1
-#: struct tg_hook_stats, in order
-STATS = (
-    "calls",
-    "filtered",
-    "posted",
-    "rate_limited",
-    "no_post",
-    "signals",
-    "monitor_skips",
-    "action_failed",
-    "no_process",
-    "output_failed",
-)
+#: struct tg_hook_stats, in order: the run count, then the outcomes the core exports
+STATS = ("calls", *OUTCOMES)
 
 
 def _memlock(fd: int) -> int:
