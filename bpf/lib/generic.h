@@ -78,6 +78,7 @@
 #define TG_HOOK_SEL_NSCAPS 0x2 /* some selector reads namespaces or capabilities */
 #define TG_HOOK_SEL_NSPID 0x4  /* some selector compares namespace pids */
 #define TG_HOOK_SEL_PROC 0x8   /* some selector needs the process (binaries, followForks, changes) */
+#define TG_HOOK_EARLY_HDR (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS) /* selectors fill the header */
 
 /* msg_common.flags (Tetragon's) */
 #define TG_MSG_PROCESS_NOT_FOUND 0x10
@@ -219,6 +220,19 @@ struct tg_str_key128 {
 	__u32 filter;
 	__u32 len;
 	char s[128];
+};
+
+/* Equal/NotEqual with at most TG_SHORT_VALS values, each shorter than TG_SHORT_STR bytes (the
+ * common case: a few paths or names): the values themselves, zero-padded to four words, in an
+ * array indexed by filter. Comparing them costs less than hashing a key for a map lookup. */
+#define TG_SHORT_STR 32
+#define TG_SHORT_VALS 8
+#define TG_STR_INLINE 2 /* tg_arg_filter.is_str: the values are in tg_str_short */
+struct tg_str_short {
+	__u32 n;
+	__u32 pad;
+	__u8 len[TG_SHORT_VALS];
+	__u64 w[TG_SHORT_VALS][4];
 };
 
 /* Prefix/Postfix of arguments and of binaries (filter = selector for binaries); Postfix keys

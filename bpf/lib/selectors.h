@@ -35,12 +35,21 @@ struct {
 	__type(value, struct tg_heap);
 } tg_heap_map SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tg_hook_cfg);
-} tg_hook_cfg_map SEC(".maps");
+/* The hook's configuration, written by the core into this read-only section before the object
+ * is loaded (one object per hook). The verifier reads it as constants: the branches this hook
+ * does not take are removed before the program is compiled, so a hook pays only for the
+ * arguments, filters and actions it has. */
+const volatile struct tg_hook_cfg tg_hook_cfg SEC(".rodata.hook") = {};
+
+/* The configuration through a pointer clang cannot see through: it must load each field rather
+ * than fold it to the zero initializer (the verifier does the folding, with the real values). */
+static __always_inline struct tg_hook_cfg *hook_cfg(void)
+{
+	struct tg_hook_cfg *cfg = (struct tg_hook_cfg *)&tg_hook_cfg;
+
+	asm volatile("" : "+r"(cfg));
+	return cfg;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -64,6 +73,13 @@ struct {
 		__type(key, keytype);                                                                     \
 		__type(value, __u8);                                                                      \
 	} name SEC(".maps")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_SELECTORS * TG_MAX_ARGS);
+	__type(key, __u32);
+	__type(value, struct tg_str_short);
+} tg_str_short SEC(".maps");
 
 TG_STR_EQ_MAP(tg_str_eq32, struct tg_str_key32);
 TG_STR_EQ_MAP(tg_str_eq64, struct tg_str_key64);
@@ -203,6 +219,22 @@ static long tg_rev_bin_step(__u32 i, void *ctx)
 	return 0;
 }
 
+/* Is the n-byte string in w (zero-padded words) one of filter fid's inline values? */
+static __always_inline int match_short(__u32 fid, __u32 n, __u64 *w)
+{
+	struct tg_str_short *v = bpf_map_lookup_elem(&tg_str_short, &fid);
+	int k;
+
+	if (!v)
+		return 0;
+#pragma unroll
+	for (k = 0; k < TG_SHORT_VALS; k++)
+		if (k < v->n && v->len[k] == n && v->w[k][0] == w[0] && v->w[k][1] == w[1] &&
+		    v->w[k][2] == w[2] && v->w[k][3] == w[3])
+			return 1;
+	return 0;
+}
+
 static __always_inline int match_str(struct tg_arg_filter *f, __u32 fid, struct tg_heap *h, __u32 off, __s32 len)
 {
 	struct tg_rev r = {};
@@ -232,6 +264,8 @@ static __always_inline int match_str(struct tg_arg_filter *f, __u32 fid, struct 
 
 					dst[k] = valid >= 8 ? w : valid <= 0 ? 0 : w & ((1ULL << (8 * valid)) - 1);
 				}
+				if (f->is_str == TG_STR_INLINE)
+					return (f->op == TG_OP_EQ) == match_short(fid, n, dst);
 			} else {
 				__builtin_memset(h->sk.s, 0, sizeof(h->sk.s));
 				bpf_probe_read_kernel(h->sk.s, tg_mask(n, 0x1ff), &h->data[off & (TG_BUF - 1)]);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The generic tracepoint sensor: one instance of this object per policy hook. The core writes
- * the hook's arguments and compiled selectors into tg_hook_cfg_map before attaching; the program
- * reads the arguments, evaluates the selectors and runs the actions here, so an event that no
- * selector accepts never leaves the kernel.
+ * the hook's arguments and compiled selectors into its .rodata.hook section before loading; the
+ * program reads the arguments, evaluates the selectors and runs the actions here, so an event
+ * that no selector accepts never leaves the kernel.
  *
  *   generic_tracepoint: classic tracepoints; arguments are fields of the trace record
  *   generic_rawtp:      raw tracepoints; arguments are the tracepoint's u64 arguments
@@ -372,7 +372,7 @@ static __always_inline struct execve_map_value *lookup_proc(struct tg_heap *h, s
 static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const int ctx_size)
 {
 	__u32 zero = 0;
-	struct tg_hook_cfg *cfg = bpf_map_lookup_elem(&tg_hook_cfg_map, &zero);
+	struct tg_hook_cfg *cfg = hook_cfg();
 	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
@@ -388,7 +388,10 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	if (!cfg || !st || !h)
 		return 0;
 	st->calls++;
-	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	/* The header is cleared before the selectors only when they fill parts of it; a run that
+	 * they reject needs no header at all. */
+	if (cfg->flags & TG_HOOK_EARLY_HDR)
+		__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
 	/* Even the task and the pid are fetched only when a selector or the event needs them. */
 	if (cfg->flags & (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS | TG_HOOK_SEL_NSPID)) {
 		task = (struct task_struct *)bpf_get_current_task();
@@ -422,6 +425,10 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 			st->filtered++;
 			return 0;
 		}
+	}
+	if (!(cfg->flags & TG_HOOK_EARLY_HDR))
+		__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	if (sw.matched >= 0 && sw.matched < TG_MAX_SELECTORS) {
 		s = &cfg->sel[sw.matched];
 		if (!task) {
 			task = (struct task_struct *)bpf_get_current_task();

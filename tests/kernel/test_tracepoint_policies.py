@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -284,9 +285,9 @@ def test_disable_enable_delete(start_agent, tmp_path: Path) -> None:
     agent, tetra, mport = start(start_agent)
     f = tmp_path / "lifecycle"
     f.write_text("x")
-    before = _map_ids("tg_hook_cfg_map")
+    before = _map_ids("tg_str_short")
     add(tetra, tmp_path, openat_policy("lifecycle", str(f)))
-    ours = _map_ids("tg_hook_cfg_map") - before
+    ours = _map_ids("tg_str_short") - before
     assert len(ours) == 1
     assert int(tetra.policies()["lifecycle"]["kernel_memory_bytes"]) > 0
 
@@ -313,9 +314,9 @@ def test_disable_enable_delete(start_agent, tmp_path: Path) -> None:
     assert tetra.policies()["lifecycle"]["state"] == "TP_STATE_ENABLED"
     assert tetra("tp", "delete", "lifecycle").returncode == 0
     deadline = time.monotonic() + 10
-    while _map_ids("tg_hook_cfg_map") & ours and time.monotonic() < deadline:
+    while _map_ids("tg_str_short") & ours and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _map_ids("tg_hook_cfg_map") & ours
+    assert not _map_ids("tg_str_short") & ours
     assert "lifecycle" not in tetra.policies()
 
 
@@ -350,11 +351,17 @@ def _policy_with(name: str, prefix: str, selector_yaml: str) -> str:
 PY = sys.executable
 UNSHARE_NET = "import ctypes,sys; ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0 or sys.exit(9); "
 SETUID_NOBODY = "import os; os.setuid(65534); "
+# a new pid namespace: the forked child is its pid 1 and goes on to the open; the parent waits
+UNSHARE_PID = (
+    "import ctypes,os,sys; ctypes.CDLL(None, use_errno=True).unshare(0x20000000) == 0 or sys.exit(9)\n"
+    "if os.fork(): os.wait(); os._exit(0)\n"
+    "assert os.getpid() == 1\n"
+)
 
 
 def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
-    files = {k: tmp_path / f"{k}-file" for k in ("pid", "ns", "cap", "nschg", "capchg")}
+    files = {k: tmp_path / f"{k}-file" for k in ("pid", "nspid", "ns", "cap", "nschg", "capchg")}
     for f in files.values():
         f.write_text("x")
         f.chmod(0o644)
@@ -362,6 +369,8 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
     pid_sel = f"      matchPIDs:\n      - operator: In\n        values: [{os.getpid()}]\n"
     pid_sel += "        followForks: true\n"
     add(tetra, tmp_path, _policy_with("pids", str(files["pid"]), pid_sel))
+    nspid_sel = "      matchPIDs:\n      - operator: In\n        values: [1]\n        isNamespacePID: true\n"
+    add(tetra, tmp_path, _policy_with("nspid", str(files["nspid"]), nspid_sel))
     ns_sel = "      matchNamespaces:\n      - namespace: Net\n        operator: In\n"
     ns_sel += "        values: [host_ns]\n"
     add(tetra, tmp_path, _policy_with("netns", str(files["ns"]), ns_sel))
@@ -396,6 +405,9 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
     )
     subprocess.run([PY, "-c", orphan], check=True)
     time.sleep(1.0)
+    # matchPIDs isNamespacePID: pid 1 of a new pid namespace matches, our pid does not
+    py("", files["nspid"])
+    py(UNSHARE_PID, files["nspid"])
     # matchNamespaces Net In host_ns: a process in a new network namespace does not match
     py("", files["ns"])
     py(UNSHARE_NET, files["ns"])
@@ -407,7 +419,8 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
     py(UNSHARE_NET, files["nschg"])
     py("", files["capchg"])
     py(SETUID_NOBODY, files["capchg"])
-    agent.wait_for(lambda e: all(tps(e, n) for n in ("pids", "netns", "caps", "nschange", "capchange")))
+    names = ("pids", "nspid", "netns", "caps", "nschange", "capchange")
+    agent.wait_for(lambda e: all(tps(e, n) for n in names))
     time.sleep(1.0)
     evs = agent.events()
 
@@ -417,6 +430,8 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
     assert [t["process"]["binary"] for t in tps(evs, "pids")] == [PY]
     orphan_exec = [e for e in execs(evs) if e["process"]["binary"] == "/bin/cat" and "pid-file" in code_of(e)]
     assert len(orphan_exec) == 1  # it ran, and opened the file, unmatched
+    (nspid_ev,) = tps(evs, "nspid")
+    assert "unshare(0x20000000)" in code_of(nspid_ev) and nspid_ev["process"]["pid"] != 1
     (ns_ev,) = tps(evs, "netns")
     assert "unshare" not in code_of(ns_ev)
     (cap_ev,) = tps(evs, "caps")
@@ -430,17 +445,20 @@ def test_pids_namespaces_capabilities_and_their_changes(start_agent, tmp_path: P
 # (policy, selector on args [dfd, path, flags], the opens that must match)
 OPS = [
     ("op-gt", "{index: 2, operator: GT, values: ['0']}", {"w", "c"}),
-    ("op-lt", "{index: 2, operator: LT, values: ['1']}", {"r"}),
+    ("op-lt", "{index: 2, operator: LT, values: ['1']}", {"r", "s"}),
     ("op-mask", "{index: 2, operator: Mask, values: ['0x40']}", {"c"}),
     ("op-neq", "{index: 2, operator: NotEqual, values: ['0']}", {"w", "c"}),
     ("op-inrange", "{index: 2, operator: InRange, values: ['1:2']}", {"w"}),
-    ("op-notinrange", "{index: 2, operator: NotInRange, values: ['1:0x7fffffff']}", {"r"}),
+    ("op-notinrange", "{index: 2, operator: NotInRange, values: ['1:0x7fffffff']}", {"r", "s"}),
     ("op-inmap", "{index: 2, operator: InMap, values: ['1', '2', '3', '4', '5', '6']}", {"w"}),
     ("op-notinmap", "{index: 2, operator: NotInMap, values: ['0', '1']}", {"c"}),
     ("op-postfix", "{index: 1, operator: Postfix, values: [.txt]}", {"c"}),
-    ("op-notpostfix", "{index: 1, operator: NotPostfix, values: [.txt]}", {"r", "w"}),
+    ("op-notpostfix", "{index: 1, operator: NotPostfix, values: [.txt]}", {"r", "w", "s"}),
     ("op-equal", "{index: 1, operator: Equal, values: [EQ]}", {"w"}),
-    ("op-notequal", "{index: 1, operator: NotEqual, values: [EQ]}", {"r", "c"}),
+    ("op-notequal", "{index: 1, operator: NotEqual, values: [EQ]}", {"r", "c", "s"}),
+    # values under 32 bytes are compared in place (tg_str_short), longer ones hashed
+    ("op-equal-short", "{index: 1, operator: Equal, values: [/tmp/none, SHORT]}", {"s"}),
+    ("op-notequal-short", "{index: 1, operator: NotEqual, values: [SHORT, /x]}", {"r", "w", "c"}),
 ]
 
 
@@ -448,12 +466,15 @@ def test_match_args_operators_in_the_kernel(start_agent, tmp_path: Path) -> None
     agent, tetra, _ = start(start_agent)
     d = tmp_path / "ops"
     d.mkdir()
-    paths = {"r": d / "r-file", "w": d / "w-file", "c": d / "c-file.txt"}
+    short = Path(tempfile.mkdtemp(prefix="tg", dir="/tmp"))
+    paths = {"r": d / "r-file", "w": d / "w-file", "c": d / "c-file.txt", "s": short / "s"}
     paths["r"].write_text("r")
     paths["w"].write_text("w")
+    paths["s"].write_text("s")
+    assert len(str(paths["s"])) < 32
     tag = copy_bin(tmp_path, PY, "py-ops")  # only this binary's opens count
     for name, sel, _ in OPS:
-        sel = sel.replace("EQ", str(paths["w"]))
+        sel = sel.replace("EQ", str(paths["w"])).replace("SHORT", str(paths["s"]))
         text = openat_policy(name, "/").replace(
             '    - matchArgs:\n      - index: 1\n        operator: Prefix\n        values: ["/"]\n',
             f'    - matchArgs: [{sel}]\n      matchBinaries: [{{operator: In, values: ["{tag}"]}}]\n',
@@ -463,12 +484,16 @@ def test_match_args_operators_in_the_kernel(start_agent, tmp_path: Path) -> None
     code = (
         "import ctypes, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
-        f"for p, fl in (({str(paths['r'])!r}, 0), ({str(paths['w'])!r}, 1), ({str(paths['c'])!r}, 0x241)):\n"
+        f"for p, fl in (({str(paths['r'])!r}, 0), ({str(paths['w'])!r}, 1), ({str(paths['c'])!r}, 0x241),"
+        f" ({str(paths['s'])!r}, 0)):\n"
         "    fd = libc.open(p.encode(), fl, 0o600)\n"
         "    assert fd >= 0, ctypes.get_errno()\n"
         "    os.close(fd)\n"
     )
-    r = subprocess.run([tag, "-S", "-c", code], capture_output=True, text=True)
+    try:
+        r = subprocess.run([tag, "-S", "-c", code], capture_output=True, text=True)
+    finally:
+        shutil.rmtree(short)
     assert r.returncode == 0, r.stderr
     agent.wait_for(lambda e: all(tps(e, n) for n, _, _ in OPS))
     time.sleep(1.0)

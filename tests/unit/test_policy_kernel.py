@@ -94,6 +94,28 @@ def test_string_equal_buckets_and_length_bitmap() -> None:
     assert argf[4:8] == ((1 << 2) | (1 << 41), 0, 0, 0)  # the values' lengths, 2 and 41
 
 
+def test_short_equal_values_are_compared_in_place() -> None:
+    out = compile_sel("[{matchArgs: [{index: 1, operator: NotEqual, values: [/dev/null, /a]}]}]")
+    assert list(out.maps) == ["tg_str_short"]  # no hash map entries: nothing to look up
+    ((key, value),) = out.maps["tg_str_short"].items()
+    assert key == struct.pack("<I", 0) and len(value) == btf_sizes()["tg_str_short"]
+    n, _pad, *lens = struct.unpack_from("<II8B", value)
+    assert (n, lens) == (2, [9, 2, 0, 0, 0, 0, 0, 0])
+    assert value[16:48] == b"/dev/null" + b"\0" * 23 and value[48:80] == b"/a" + b"\0" * 30
+    argf = K._ARGF.unpack_from(out.cfg, 80 + 40 + 44 * 4 + 28 * 10 + 24 * 8)
+    assert argf[:4] == (1, 4, 0, K.STR_INLINE)
+    assert argf[4] == (1 << 2) | (1 << 9)  # the length bitmap still rejects other lengths first
+
+
+def test_nine_or_long_equal_values_use_the_hash_maps() -> None:
+    nine = ", ".join(f"/v{i}" for i in range(9))
+    out = compile_sel(f"[{{matchArgs: [{{index: 1, operator: Equal, values: [{nine}]}}]}}]")
+    assert "tg_str_short" not in out.maps and len(out.maps["tg_str_eq32"]) == 9
+    edge = "/" + "x" * 31  # 32 bytes: one past the inline limit
+    out = compile_sel(f"[{{matchArgs: [{{index: 1, operator: Equal, values: [{edge}]}}]}}]")
+    assert "tg_str_short" not in out.maps and len(out.maps["tg_str_eq64"]) == 1
+
+
 def test_postfix_is_stored_reversed_and_binaries_by_selector() -> None:
     out = compile_sel(
         "[{matchArgs: [{index: 1, operator: Postfix, values: [.conf]}]}, "

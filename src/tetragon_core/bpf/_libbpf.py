@@ -328,6 +328,16 @@ def initial_value(m: int) -> tuple[int, int]:
     return int(ptr), int(size.value)
 
 
+def set_initial_value(m: int, data: bytes) -> None:
+    """Replace a global-data map's initial image before load; ``data`` must be its exact size."""
+    _, size = initial_value(m)
+    if len(data) != size:
+        raise BpfMapError(f"{map_name(m)} holds {size} bytes, not {len(data)}", _errno.EINVAL)
+    rc = _map_set_initial_value(m, data, len(data))
+    if rc < 0:
+        raise BpfMapError(f"set_initial_value({map_name(m)}) failed: {errmsg(-rc)}", -rc)
+
+
 def map_create(map_type: int, name: str, key_size: int, value_size: int, max_entries: int) -> int:
     """Create a map; returns its fd (the caller owns it)."""
     fd = _map_create(map_type, name.encode()[:15], key_size, value_size, max_entries, None)

@@ -70,11 +70,14 @@ class BpfObject:
         *,
         autoload: set[str] | None = None,
         max_entries: dict[str, int] | None = None,
+        rodata: dict[str, bytes] | None = None,
     ) -> BpfObject:
         """Open ``path``, reuse every map named in ``shared``, and load it into the kernel.
 
         ``autoload`` restricts which programs are loaded (by function name); ``max_entries``
-        resizes this object's own maps before creation.
+        resizes this object's own maps before creation; ``rodata`` gives the contents of
+        read-only data sections (``.rodata.<name>`` → bytes of exactly the section's size), which
+        the verifier then knows as constants.
         """
         if not os.path.exists(path):
             raise BpfLoadError(f"BPF object {path} does not exist (was `make` run?)")
@@ -87,6 +90,11 @@ class BpfObject:
                     lb.reuse_map_fd(m, sm.fd)
                 elif max_entries and name in max_entries:
                     lb.set_max_entries(m, max_entries[name])
+                elif rodata and name in rodata:
+                    lb.set_initial_value(m, rodata[name])
+            missing = set(rodata or ()) - {lb.map_name(m) for m in lb.maps(ptr)}
+            if missing:
+                raise BpfLoadError(f"{path} has no section {', '.join(sorted(missing))}")
             if autoload is not None:
                 for p in lb.programs(ptr):
                     lb.set_autoload(p, lb.program_name(p) in autoload)
@@ -97,7 +105,7 @@ class BpfObject:
         obj = cls(path, ptr)
         for m in lb.maps(ptr):
             name = lb.map_name(m)
-            if name.endswith((".rodata", ".data", ".bss", ".kconfig")):
+            if name.startswith((".rodata", ".data", ".bss", ".kconfig")):
                 continue
             sm = shared.get(name)
             if sm is not None:

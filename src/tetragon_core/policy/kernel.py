@@ -53,6 +53,9 @@ _INT_OPS = frozenset(
 _STR_OPS = ("Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix")
 _ACTIONS = {"Post": 0, "Sigkill": 2, "NoPost": 8, "Signal": 9}
 _SCOPES = {"thread": 0, "process": 1, "global": 2}
+SHORT_STR = 32  # tg_str_short: values shorter than this ...
+SHORT_VALS = 8  # ... and at most this many are compared in place
+STR_INLINE = 2  # tg_arg_filter.is_str for those
 _EQ_BUCKETS = (32, 64, 128, 256)  # Equal strings: key sizes of tg_str_eq32/64/128 and tg_str_eq
 _CAP_TYPES = {"Effective": 0, "Inheritable": 1, "Permitted": 2}
 
@@ -97,6 +100,20 @@ class CompiledHook:
 
     def add(self, name: str, key: bytes) -> None:
         self.maps.setdefault(name, {})[key] = b"\x01"
+
+    def put(self, name: str, key: bytes, value: bytes) -> None:
+        self.maps.setdefault(name, {})[key] = value
+
+
+def _short(raws: list[bytes]) -> bool:
+    """Do these Equal values fit tg_str_short: few, each shorter than SHORT_STR bytes?"""
+    return 0 < len(raws) <= SHORT_VALS and all(len(r) < SHORT_STR for r in raws)
+
+
+def _bitmap(lengths: int) -> list[int]:
+    """Equal/NotEqual: the values' lengths as a 256-bit bitmap in vals[0..3], as signed words."""
+    words = [(lengths >> (64 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(4)]
+    return [v - (1 << 64) if v >= 1 << 63 else v for v in words]
 
 
 ListResolver = Callable[[str], list[int]]
@@ -280,6 +297,20 @@ class _Compiler:
             lengths = 0
             if op not in _STR_OPS:
                 raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to a string argument")
+            raws = [v.encode() for v in f.values]
+            if op in ("Equal", "NotEqual") and _short(raws):
+                # compared in place, without a hash lookup (tg_str_short in bpf/lib/generic.h)
+                lens = [len(r) for r in raws] + [0] * (SHORT_VALS - len(raws))
+                words = b"".join(_pad(r, SHORT_STR) for r in raws)
+                value = struct.pack(f"<II{SHORT_VALS}B", len(raws), 0, *lens) + _pad(
+                    words, SHORT_STR * SHORT_VALS
+                )
+                self.out.put("tg_str_short", struct.pack("<I", fid), value)
+                for r in raws:
+                    lengths |= 1 << len(r)
+                return _ARGF.pack(
+                    f.index, kop, 0, STR_INLINE, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4))
+                )
             for j, v in enumerate(f.values):
                 raw = v.encode()
                 if op in ("Equal", "NotEqual"):
@@ -296,10 +327,7 @@ class _Compiler:
                         raw = raw[::-1]
                     m = "tg_str_prefix" if "Prefix" in op else "tg_str_postfix"
                     self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), fid) + _pad(raw, STR_LPM_MAX))
-            # Equal/NotEqual: a bitmap of the values' lengths in vals[0..3] (bpf/lib/selectors.h)
-            bitmap = [(lengths >> (64 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(4)]
-            bitmap = [v - (1 << 64) if v >= 1 << 63 else v for v in bitmap]
-            return _ARGF.pack(f.index, kop, 0, 1, *bitmap, *([0] * (2 * MAX_RANGES - 4)))
+            return _ARGF.pack(f.index, kop, 0, 1, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4)))
         if op not in _INT_OPS:
             raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to an integer argument")
         vals: list[int] = []

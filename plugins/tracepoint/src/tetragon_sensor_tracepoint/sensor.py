@@ -216,10 +216,10 @@ class TracepointSensor(Sensor):
                     ctx.shared,
                     autoload={program},
                     max_entries={"tg_heap_map": lb.num_possible_cpus()},
+                    rodata={".rodata.hook": compiled.cfg},
                 )
                 shared = {m.name for m in ctx.shared}
                 hooks.append(_Hook(obj, program, tp.subsystem, tp.event, tp.raw, shared))
-                obj.maps["tg_hook_cfg_map"].update(_ZERO, compiled.cfg)
                 obj.maps["tg_hook_mode_map"].update(
                     _ZERO, struct.pack("<II", 1 if mode == "monitor" else 0, 0)
                 )
