@@ -10,10 +10,10 @@ BPF_HDRS  := $(wildcard bpf/lib/*.h)
 # sensor object -> its source
 EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
 TP_OBJ    := plugins/tracepoint/src/tetragon_sensor_tracepoint/bpf/bpf_generic_tracepoint.o
-PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o
+PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
 BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(PROBE_OBJS)
 
-.PHONY: all install bpf test check test-unit lint run bench bench-build clean
+.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean
 all: install
 
 install:
@@ -51,6 +51,11 @@ check: lint
 
 test-unit: install
 	$(PY) -m pytest -p no:cacheprovider -ra tests/unit
+
+# the VM suite alone (Debian's 6.1 kernel under qemu; `make check` runs it too, via tests/kernel/test_vm.py)
+test-vm:
+	./scripts/bootstrap.sh --vm
+	$(PY) tools/vm.py
 
 run:
 	./scripts/run

@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
 # Installs everything tetragon-core needs on a Debian 12 machine, from nothing, idempotently:
 # the apt packages, the venv with the core and every plugin, and the BPF objects.
+#   --vm  also what the VM test suite needs (tools/vm.py): qemu, Debian's 6.1 kernel with its
+#         modules, busybox for virtme-ng's initramfs, kmod's depmod, and virtme-ng in the venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+VM=0
+[[ ${1:-} == --vm ]] && VM=1
+
 APT_PKGS=(make clang llvm bpftool libbpf-dev libbpf1 libelf-dev gcc cpp linux-libc-dev python3 python3-venv python3-dev
           iproute2 procps kmod)
-missing=()
-for p in "${APT_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
+VM_PKGS=(qemu-system-x86 linux-image-amd64 busybox-static)
+
+missing_of() {
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    done
+}
+missing=($(missing_of "${APT_PKGS[@]}"))
+vm_missing=()
+if ((VM)); then vm_missing=($(missing_of "${VM_PKGS[@]}")); fi
+if ((${#missing[@]} + ${#vm_missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
-        echo "bootstrap: missing packages ${missing[*]}; run as root to install them" >&2
+        echo "bootstrap: missing packages ${missing[*]} ${vm_missing[*]}; run as root to install them" >&2
         exit 1
     fi
-    echo "bootstrap: installing ${missing[*]}"
+    echo "bootstrap: installing ${missing[*]} ${vm_missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    if ((${#missing[@]})); then apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+    # the VM needs none of qemu's or the kernel's recommended packages (GUI, firmware)
+    if ((${#vm_missing[@]})); then apt-get install -y -qq --no-install-recommends "${vm_missing[@]}" >/dev/null; fi
 fi
 
 PY=${PYTHON:-python3}
@@ -26,9 +39,12 @@ if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.tetragon-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp ]]; then
+extras=test
+((VM)) && extras=test,vm
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp
+      || $(cat "$stamp") != "$extras" ]]; then
     .venv/bin/pip install -q -U pip
-    .venv/bin/pip install -q -e '.[test]' -e plugins/exec -e plugins/tracepoint
-    touch "$stamp"
+    .venv/bin/pip install -q -e ".[$extras]" -e plugins/exec -e plugins/tracepoint
+    echo "$extras" > "$stamp"
 fi
 make --no-print-directory bpf

@@ -1,23 +1,61 @@
 """Kernel feature probes, run once and cached (as cilium/ebpf does).
 
-Each probe answers one question about the running kernel; callers name the missing feature in
-their errors ("requires BPF ring buffer") and tests skip with that name.
+Each probe answers one question about the running kernel, by loading (and for the kprobe kinds,
+attaching for a moment) a tiny program from ``bpf/probes/``, or by asking libbpf about a helper.
+Callers name the missing feature in their errors ("requires kprobes") and tests skip with that name.
+``FEATURES`` lists them all, as ``tetra probe`` and GetInfo print them.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 
 from tetragon_core.exceptions import BpfError
 
+log = logging.getLogger(__name__)
+
 BPF_MAP_TYPE_RINGBUF = 27
+BPF_PROG_TYPE_KPROBE = 2
+BPF_PROG_TYPE_TRACEPOINT = 5
+BPF_FUNC_override_return = 58
+BPF_FUNC_send_signal = 109
 
 
 @functools.cache
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def _object(name: str) -> str:
+    path = str(files("tetragon_core") / "bpf" / "probes" / name)
+    if not os.path.exists(path):
+        raise BpfError(f"probe object {path} is missing (was `make` run?)")
+    return path
+
+
+def _runs(obj_name: str, program: str, *, attach: bool = False) -> bool:
+    """Does ``program`` of probe object ``obj_name`` load (and attach, if asked) here?"""
+    from tetragon_core.bpf.objects import BpfObject, SharedMaps
+
+    try:
+        obj = BpfObject.load(_object(obj_name), SharedMaps(), autoload={program})
+    except BpfError as e:
+        log.debug("probe %s: %s", program, e)
+        return False
+    try:
+        if attach:
+            obj.attach(program)
+        return True
+    except BpfError as e:
+        log.debug("probe %s: %s", program, e)
+        return False
+    finally:
+        obj.close()
 
 
 @functools.cache
@@ -37,25 +75,55 @@ def has_ringbuf() -> bool:
 @functools.cache
 def has_tp_btf() -> bool:
     """BTF-typed tracepoints (tp_btf) load, which the base sensor uses."""
-    from tetragon_core.bpf import _libbpf
-
-    path = str(files("tetragon_core") / "bpf" / "probes" / "probe_tp_btf.o")
-    if not os.path.exists(path):
-        raise BpfError(f"probe object {path} is missing (was `make` run?)")
-    obj = _libbpf.open_object(path)
-    try:
-        _libbpf.load_object(obj, "probe_tp_btf.o")
-        return True
-    except BpfError:
-        return False
-    finally:
-        _libbpf.close_object(obj)
+    return _runs("probe_tp_btf.o", "probe_tp_btf")
 
 
 @functools.cache
 def has_kprobes() -> bool:
-    """The kernel has kprobes (CONFIG_KPROBES with kprobe events: the ``kprobe`` perf PMU)."""
-    return os.path.isdir("/sys/bus/event_source/devices/kprobe")
+    """kprobes attach (CONFIG_KPROBES: the ``kprobe`` perf PMU, and a kprobe program on a function)."""
+    return os.path.isdir("/sys/bus/event_source/devices/kprobe") and _runs(
+        "probe_features.o", "probe_kprobe", attach=True
+    )
+
+
+@functools.cache
+def has_kretprobes() -> bool:
+    """kretprobes attach."""
+    return has_kprobes() and _runs("probe_features.o", "probe_kretprobe", attach=True)
+
+
+@functools.cache
+def has_kprobe_multi() -> bool:
+    """kprobe.multi links (5.18+, CONFIG_FPROBE) attach."""
+    return _runs("probe_features.o", "probe_kprobe_multi", attach=True)
+
+
+@functools.cache
+def has_fentry() -> bool:
+    """fentry and fexit (BPF trampolines) load: lockdown integrity mode refuses them."""
+    return _runs("probe_features.o", "probe_fentry") and _runs("probe_features.o", "probe_fexit")
+
+
+@functools.cache
+def has_fmod_ret() -> bool:
+    """fmod_ret programs load on a ``security_*`` function (the Override fallback)."""
+    return _runs("probe_features.o", "probe_fmod_ret")
+
+
+@functools.cache
+def has_override_return() -> bool:
+    """The bpf_override_return helper (CONFIG_BPF_KPROBE_OVERRIDE), which kprobe Override uses."""
+    from tetragon_core.bpf import _libbpf
+
+    return has_kprobes() and _libbpf.probe_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_override_return)
+
+
+@functools.cache
+def has_send_signal() -> bool:
+    """The bpf_send_signal helper (5.3+), which Sigkill and Signal use."""
+    from tetragon_core.bpf import _libbpf
+
+    return _libbpf.probe_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_send_signal)
 
 
 @functools.cache
@@ -64,15 +132,13 @@ def has_uprobes() -> bool:
     return os.path.isdir("/sys/bus/event_source/devices/uprobe")
 
 
-@functools.cache
-def has_bpf_lsm() -> bool:
-    """BPF LSM is active (``bpf`` in the kernel's LSM list, which needs ``lsm=...,bpf``)."""
-    for path in ("/sys/kernel/security/lsm",):
-        try:
-            with open(path) as f:
-                return "bpf" in f.read().split(",")
-        except OSError:
-            pass
+def _lsm_active() -> bool:
+    """``bpf`` is in the kernel's active LSM list (boot with ``lsm=...,bpf``)."""
+    try:
+        with open("/sys/kernel/security/lsm") as f:
+            return "bpf" in f.read().strip().split(",")
+    except OSError:
+        pass
     # securityfs not mounted: the boot command line is the next best witness
     try:
         with open("/proc/cmdline") as f:
@@ -82,6 +148,53 @@ def has_bpf_lsm() -> bool:
     except OSError:
         pass
     return False
+
+
+@functools.cache
+def has_bpf_lsm() -> bool:
+    """BPF LSM runs: ``bpf`` is an active LSM and an LSM program loads."""
+    return _lsm_active() and _runs("probe_features.o", "probe_lsm")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One probed kernel feature: its name (as ``tetra probe`` prints it), what it is, its probe."""
+
+    name: str
+    needs: str
+    probe: Callable[[], bool]
+    needs_root: bool = True
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("btf", "kernel BTF (/sys/kernel/btf/vmlinux)", has_btf, needs_root=False),
+    Feature("ringbuf", "the BPF ring buffer", has_ringbuf),
+    Feature("tp_btf", "BTF tracepoints (tp_btf)", has_tp_btf),
+    Feature("kprobe", "kprobes (CONFIG_KPROBES)", has_kprobes),
+    Feature("kretprobe", "kretprobes (CONFIG_KPROBES)", has_kretprobes),
+    Feature("kprobe_multi", "kprobe.multi links (CONFIG_FPROBE)", has_kprobe_multi),
+    Feature("fentry", "fentry/fexit programs (BPF trampolines, refused by lockdown)", has_fentry),
+    Feature("fmodret", "fmod_ret programs", has_fmod_ret),
+    Feature("override_return", "bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE)", has_override_return),
+    Feature("lsm", "BPF LSM (CONFIG_BPF_LSM, boot with lsm=...,bpf)", has_bpf_lsm),
+    Feature("signal", "bpf_send_signal", has_send_signal),
+    Feature("uprobe", "uprobes (CONFIG_UPROBES)", has_uprobes, needs_root=False),
+)
+
+
+def probe_all() -> list[tuple[Feature, bool | None]]:
+    """Every feature with its answer; None when it cannot be told (a BPF probe needs root)."""
+    out: list[tuple[Feature, bool | None]] = []
+    for f in FEATURES:
+        if f.needs_root and not is_root():
+            out.append((f, None))
+            continue
+        try:
+            out.append((f, bool(f.probe())))
+        except (BpfError, OSError) as e:
+            log.debug("probe %s failed: %s", f.name, e)
+            out.append((f, None))
+    return out
 
 
 #: spec section → (probe, what it needs), for the kernel features a policy section depends on

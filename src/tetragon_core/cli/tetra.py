@@ -19,6 +19,7 @@ from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
 from tetragon_core.cli.tetra_info import COMMANDS as INFO_COMMANDS
 from tetragon_core.cli.tetra_info import add_info_commands, run_info
 from tetragon_core.cli.tetra_policy import add_policy_commands, run_policy
+from tetragon_core.cli.tetra_probe import add_probe_command, run_probe
 from tetragon_core.cli.tetra_request import add_filter_flags, build_request
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.exceptions import TetragonError
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_policy_commands(sub)
     add_info_commands(sub)
+    add_probe_command(sub)
     ge = sub.add_parser("getevents", help="Print events")
     ge.add_argument("-o", "--output", choices=("json", "compact"), default="json", help="Output format")
     ge.add_argument(
@@ -163,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_policy(args, address, timeout, args.retries)
         if args.command in ("sensors", "loglevel", "debug"):
             return run_admin(args, address, timeout, args.retries)
+        if args.command == "probe":
+            return run_probe(args.action)
         if args.command in INFO_COMMANDS:
             return run_info(args, address, timeout, args.retries)
         if args.command == "getevents":

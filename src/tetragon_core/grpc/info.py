@@ -28,7 +28,6 @@ from google.protobuf import any_pb2, struct_pb2, wrappers_pb2
 from tetragon_core import __version__, probes
 from tetragon_core.api.tetragon import sensors_pb2
 from tetragon_core.config import FLAGS, AgentConfig, FlagKind
-from tetragon_core.exceptions import TetragonError
 
 __all__ = ["NAME", "BuildInfo", "build_info", "encode_conf", "feature_probes", "gather_info", "go_duration"]
 
@@ -137,23 +136,9 @@ def encode_conf(cfg: AgentConfig) -> list[Any]:
     ]
 
 
-def _probe(fn: Any, *, needs_root: bool) -> bool | None:
-    if needs_root and not probes.is_root():
-        return None  # unprivileged, a BPF probe says nothing about the kernel
-    try:
-        return bool(fn())
-    except (TetragonError, OSError) as e:
-        log.debug("GetInfo: probe %s failed: %s", getattr(fn, "__name__", fn), e)
-        return None
-
-
 def feature_probes() -> list[tuple[str, bool | None]]:
-    """The kernel features the agent relies on: (name, supported); None when it cannot be told."""
-    return [
-        ("btf", _probe(probes.has_btf, needs_root=False)),
-        ("ringbuf", _probe(probes.has_ringbuf, needs_root=True)),
-        ("tp_btf", _probe(probes.has_tp_btf, needs_root=True)),
-    ]
+    """The kernel features probed on this machine: (name, supported); None when it cannot be told."""
+    return [(f.name, ok) for f, ok in probes.probe_all()]
 
 
 def gather_info(cfg: AgentConfig | None) -> Any:
