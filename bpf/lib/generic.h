@@ -79,9 +79,11 @@
 #define TG_HOOK_SEL_NSPID 0x4  /* some selector compares namespace pids */
 #define TG_HOOK_SEL_PROC 0x8   /* some selector needs the process (binaries, followForks, changes) */
 #define TG_HOOK_EARLY_HDR (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS) /* selectors fill the header */
+#define TG_HOOK_RETURN 0x10 /* a return probe follows: a sent entry marks its thread */
 
 /* msg_common.flags (Tetragon's) */
 #define TG_MSG_PROCESS_NOT_FOUND 0x10
+#define TG_MSG_RETURN 0x1 /* the return half of a kprobe/kretprobe pair */
 #define TG_MSG_ACTION_FAILED 0x20
 
 struct tg_arg_cfg {

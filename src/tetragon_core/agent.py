@@ -165,6 +165,12 @@ class Agent:
         def dispatch(msg: object) -> None:
             h = handlers.get(type(msg))
             if h is None:
+                if msg is None:  # a decoder holds the record (a kprobe entry awaiting its return)
+                    return
+                if type(msg) is list:  # a decoder let go of several (waiting entries given up)
+                    for m in msg:
+                        dispatch(m)
+                    return
                 unknown.inc("unhandled_message")
                 return
             ev = h(msg)

@@ -197,9 +197,9 @@ def probe_all() -> list[tuple[Feature, bool | None]]:
     return out
 
 
-#: spec section → (probe, what it needs), for the kernel features a policy section depends on
+#: spec section → (probe, what it needs), for the kernel features a whole section depends on
+#: (kprobes are decided per hook by the kprobe sensor: syscall hooks run without them)
 _SECTION_FEATURES = {
-    "kprobes": (has_kprobes, "kprobes (CONFIG_KPROBES; this kernel has no kprobe PMU)"),
     "enforcers": (has_kprobes, "an enforcer: bpf_override_return needs kprobes (CONFIG_KPROBES)"),
     "lsmhooks": (has_bpf_lsm, "BPF LSM (boot with lsm=...,bpf)"),
     "uprobes": (has_uprobes, "uprobes (CONFIG_UPROBES)"),

@@ -13,7 +13,7 @@ import pytest
 from tetragon_core.policy import PolicyError, parse_policy
 from tetragon_core.policy import kernel as K
 from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
-from tetragon_sensor_tracepoint.lists import list_resolver
+from tetragon_core.policy.lists import list_resolver
 
 OBJ = files("tetragon_sensor_tracepoint") / "bpf" / "bpf_generic_tracepoint.o"
 INT = ArgSpec(1, 16, 4, is_signed=True)

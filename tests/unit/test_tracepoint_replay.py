@@ -1,5 +1,5 @@
 """Recorded tracepoint ring records (tests/data/tracepoint_ring.bin, captured from the real kernel
-by tools/record_tracepoint.py) replayed through the decoders, the observer, the process cache and
+by tools/record_policy.py) replayed through the decoders, the observer, the process cache and
 the hook handler, without root."""
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
 from tetragon_core.observer import Observer
+from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import ExecMessage, ExitMessage
 from tetragon_sensor_exec import ExecSensor
-from tetragon_sensor_tracepoint import args as A
 from tetragon_sensor_tracepoint.decode import DecodeError, HookInfo, decode_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tracepoint_ring.bin"
 
-# tools/record_tracepoint.py's policy, as the sensor resolved it on the recording kernel
+# tools/record_policy.py's policy, as the sensor resolved it on the recording kernel
 HOOKS = {
     1: HookInfo(
         "replay",

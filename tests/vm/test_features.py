@@ -44,5 +44,5 @@ def test_tetra_probe_prints_them() -> None:
 
 
 def test_kprobe_and_lsm_sections_are_not_refused_for_a_missing_feature() -> None:
-    assert probes.missing_for_section("kprobes") is None
+    assert probes.missing_for_section("enforcers") is None
     assert probes.missing_for_section("lsmhooks") is None

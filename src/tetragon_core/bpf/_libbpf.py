@@ -47,6 +47,7 @@ _prog_set_autoload = _fn("bpf_program__set_autoload", c_int, c_void_p, ctypes.c_
 _prog_attach = _fn("bpf_program__attach", c_void_p, c_void_p)
 _prog_attach_tp = _fn("bpf_program__attach_tracepoint", c_void_p, c_void_p, c_char_p, c_char_p)
 _prog_attach_raw_tp = _fn("bpf_program__attach_raw_tracepoint", c_void_p, c_void_p, c_char_p)
+_prog_attach_kprobe = _fn("bpf_program__attach_kprobe", c_void_p, c_void_p, ctypes.c_bool, c_char_p)
 _prog_attach_uprobe = _fn(
     "bpf_program__attach_uprobe", c_void_p, c_void_p, ctypes.c_bool, c_int, c_char_p, c_size_t
 )
@@ -260,6 +261,12 @@ def attach_tracepoint(prog: int, category: str, name: str) -> int:
 def attach_raw_tracepoint(prog: int, name: str) -> int:
     """Attach to raw tracepoint ``name``."""
     return _attached(_prog_attach_raw_tp(prog, name.encode()), f"raw tracepoint {name}")
+
+
+def attach_kprobe(prog: int, retprobe: bool, func: str) -> int:
+    """Attach a kprobe (or kretprobe) on kernel function ``func``."""
+    kind = "kretprobe" if retprobe else "kprobe"
+    return _attached(_prog_attach_kprobe(prog, retprobe, func.encode()), f"{kind} {func}")
 
 
 def attach_uprobe(prog: int, retprobe: bool, pid: int, binary: str, offset: int) -> int:

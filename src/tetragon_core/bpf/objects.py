@@ -141,6 +141,14 @@ class BpfObject:
         self.links.append(link)
         return link
 
+    def attach_kprobe(self, program: str, func: str, *, retprobe: bool = False) -> Link:
+        """Attach ``program`` as a kprobe (or kretprobe) on kernel function ``func``."""
+        p = self._program(program)
+        kind = "kretprobe" if retprobe else "kprobe"
+        link = Link(program, f"{kind}/{func}", lb.attach_kprobe(p, retprobe, func))
+        self.links.append(link)
+        return link
+
     def attach_raw_tracepoint(self, program: str, event: str) -> Link:
         """Attach ``program`` to the raw tracepoint ``event``."""
         p = self._program(program)

@@ -7,55 +7,23 @@ the tracepoint argument number and ``auto`` takes the type from BTF (``btf_trace
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tetragon_core.bpf import btf as B
 from tetragon_core.policy import PolicyError
+from tetragon_core.policy.argtypes import (
+    INTS,
+    STRINGS,
+    T_CHAR_BUF,
+    T_DATA_LOC,
+    T_STRING,
+    T_U64,
+    USER_INLINE,
+    USER_KERNEL,
+    ResolvedArg,
+    int_by_size,
+)
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.model import KProbeArg, TracepointSpec
 from tetragon_core.tracefs import Field, read_format
-
-# kernel type ids (bpf/lib/generic.h)
-T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 10, 11, 12, 13
-T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
-USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
-
-#: integer type name → (kernel id, bytes, signed)
-_INTS: dict[str, tuple[int, int, bool]] = {
-    "int": (T_INT, 4, True),
-    "sint32": (T_S32, 4, True),
-    "int32": (T_S32, 4, True),
-    "uint32": (T_U32, 4, False),
-    "sint8": (T_S8, 1, True),
-    "int8": (T_S8, 1, True),
-    "uint8": (T_U8, 1, False),
-    "sint16": (T_S16, 2, True),
-    "int16": (T_S16, 2, True),
-    "uint16": (T_U16, 2, False),
-    "size_t": (T_SIZE_T, 8, False),
-    "uint64": (T_U64, 8, False),
-    "ulong": (T_U64, 8, False),
-    "unsigned long": (T_U64, 8, False),
-    "long": (T_S64, 8, True),
-    "sint64": (T_S64, 8, True),
-    "int64": (T_S64, 8, True),
-    "fd": (T_FD, 4, True),
-    "syscall64": (T_SYSCALL64, 8, False),
-}
-_STRINGS = {"string": T_STRING, "filename": T_FILENAME, "data_loc": T_DATA_LOC}
-
-
-@dataclass(frozen=True)
-class ResolvedArg:
-    """One argument: how the kernel reads it and how user space decodes it."""
-
-    spec: ArgSpec
-    label: str
-
-
-def _int_by_size(size: int, signed: bool) -> int:
-    table = {1: (T_S8, T_U8), 2: (T_S16, T_U16), 4: (T_S32, T_U32), 8: (T_S64, T_U64)}
-    return table.get(size, (T_S64, T_U64))[0 if signed else 1]
 
 
 def _auto_field(path: str, f: Field) -> ArgSpec:
@@ -71,41 +39,41 @@ def _auto_field(path: str, f: Field) -> ArgSpec:
         raise PolicyError(
             f"{path}.type", f"field {f.name!r} ({f.type}, {f.size} bytes) has no automatic type"
         )
-    return ArgSpec(_int_by_size(f.size, f.signed), f.offset, f.size, is_signed=f.signed)
+    return ArgSpec(int_by_size(f.size, f.signed), f.offset, f.size, is_signed=f.signed)
 
 
 def _field_arg(path: str, a: KProbeArg, f: Field) -> ArgSpec:
     if a.type == "auto":
         return _auto_field(path, f)
-    if a.type in _INTS:
-        tid, size, signed = _INTS[a.type]
+    if a.type in INTS:
+        tid, size, signed = INTS[a.type]
         if f.is_data_loc or f.is_char_array:
             raise PolicyError(f"{path}.type", f"field {f.name!r} is {f.type!r}, not an integer")
         return ArgSpec(tid, f.offset, min(size, f.size), is_signed=signed)
-    if a.type in _STRINGS:
+    if a.type in STRINGS:
         if f.is_data_loc:
             return ArgSpec(T_DATA_LOC, f.offset, 4)
         if f.is_char_array:
-            return ArgSpec(_STRINGS[a.type], f.offset, f.size, user=USER_INLINE)
+            return ArgSpec(STRINGS[a.type], f.offset, f.size, user=USER_INLINE)
         if f.size != 8:
             raise PolicyError(f"{path}.type", f"field {f.name!r} is {f.type!r}, not a pointer to a string")
-        return ArgSpec(_STRINGS[a.type], f.offset, 8)
+        return ArgSpec(STRINGS[a.type], f.offset, 8)
     raise PolicyError(f"{path}.type", f"type {a.type!r} is not supported on tracepoints")
 
 
 def _raw_arg(path: str, a: KProbeArg, tid: int, btf: B.VmlinuxBtf) -> ArgSpec:
     off = 8 * a.index
     t = btf.type(btf.skip_mods(tid))
-    if a.type in _INTS:
-        kid, size, signed = _INTS[a.type]
+    if a.type in INTS:
+        kid, size, signed = INTS[a.type]
         return ArgSpec(kid, off, size, is_signed=signed)
     if a.type in ("string", "filename"):
-        return ArgSpec(_STRINGS[a.type], off, 8)
+        return ArgSpec(STRINGS[a.type], off, 8)
     if a.type != "auto":
         raise PolicyError(f"{path}.type", f"type {a.type!r} is not supported on raw tracepoints")
     if t.kind in (B.INT, B.ENUM, B.ENUM64):
         size = t.size_or_type if t.size_or_type in (1, 2, 4, 8) else 8
-        return ArgSpec(_int_by_size(size, t.signed), off, size, is_signed=t.signed)
+        return ArgSpec(int_by_size(size, t.signed), off, size, is_signed=t.signed)
     if t.kind == B.PTR:
         target = btf.type(btf.skip_mods(t.size_or_type))
         if target.kind == B.INT and target.name in ("char", "unsigned char", "signed char"):

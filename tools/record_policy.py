@@ -1,10 +1,17 @@
-"""Record raw ring records of a tracepoint policy at work, for the replay tests.
+"""Record raw ring records of a policy sensor at work, for the replay tests.
 
-Run as root after `make`: ``.venv/bin/python tools/record_tracepoint.py tests/data/tracepoint_ring.bin``.
-It loads the exec sensor and, through the tracepoint sensor, the policy POLICY below (hook 1:
-syscalls/sys_enter_openat, Prefix /tmp/tg-replay-; hook 2: raw_syscalls/sys_enter for the
-binary /tmp/tg-replay-true). The workload: ``/bin/cat /tmp/tg-replay-match /etc/hostname`` and
-``/tmp/tg-replay-true``. Exec, clone, exit and tracepoint records are kept, in ring order.
+Run as root after `make`::
+
+    .venv/bin/python tools/record_policy.py tracepoint tests/data/tracepoint_ring.bin
+    .venv/bin/python tools/record_policy.py kprobe tests/data/kprobe_ring.bin
+
+It loads the exec sensor and, through the named sensor, its policy below. tracepoint: hook 1
+syscalls/sys_enter_openat, Prefix /tmp/tg-replay-; hook 2 raw_syscalls/sys_enter for the binary
+/tmp/tg-replay-true. kprobe: sys_openat (syscall: true, return: true), Prefix /tmp/tg-replay-, on
+kprobes or, without them, on the syscall tracepoints. The workload: ``/bin/cat
+/tmp/tg-replay-match /etc/hostname`` (kprobe: and ``/tmp/tg-replay-missing``) and
+``/tmp/tg-replay-true``. Exec,
+clone, exit and the sensor's records are kept, in ring order.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ import sys
 import time
 from importlib.resources import files
 
+from tetragon_sensor_kprobe import KprobeSensor
+
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
 from tetragon_core.bpf.replay import dump_records
 from tetragon_core.bpf.ringbuf import RingBuffer
 from tetragon_core.metrics import Registry
 from tetragon_core.policy import parse_policy
-from tetragon_core.sensors.api import SensorContext
+from tetragon_core.process.messages import MSG_OP_GENERIC_KPROBE, MSG_OP_GENERIC_TRACEPOINT
+from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_sensor_tracepoint import TracepointSensor
 
 POLICY = """apiVersion: cilium.io/v1alpha1
@@ -53,8 +63,36 @@ spec:
 """
 
 
+KPROBE_POLICY = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: replay
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    return: true
+    returnArg: {index: 0, type: int}
+    message: opened
+    tags: [replay]
+    args:
+    - {index: 0, type: int}
+    - {index: 1, type: string, label: path}
+    - {index: 2, type: int}
+    selectors:
+    - matchArgs:
+      - {index: 1, operator: Prefix, values: [/tmp/tg-replay-]}
+"""
+SENSORS: dict[str, tuple[type[Sensor], str, int]] = {
+    "tracepoint": (TracepointSensor, POLICY, MSG_OP_GENERIC_TRACEPOINT),
+    "kprobe": (KprobeSensor, KPROBE_POLICY, MSG_OP_GENERIC_KPROBE),
+}
+
+
 def main() -> int:
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/tracepoint_ring.bin"
+    kind = sys.argv[1] if len(sys.argv) > 1 else "tracepoint"
+    out = sys.argv[2] if len(sys.argv) > 2 else f"tests/data/{kind}_ring.bin"
+    sensor_cls, policy, op = SENSORS[kind]
     ring = RingBuffer(1 << 22)
     shared = SharedMaps()
     shared.register(ring.map)
@@ -65,12 +103,15 @@ def main() -> int:
     with open("/tmp/tg-replay-match", "w") as f:
         f.write("match\n")
     shutil.copy("/bin/true", "/tmp/tg-replay-true")
-    sensor = TracepointSensor()
+    sensor = sensor_cls()
     ctx = SensorContext(shared, Registry())
     exec_obj.attach()
-    handle = sensor.load_policy(ctx, parse_policy(POLICY), 1, "enforce")
+    handle = sensor.load_policy(ctx, parse_policy(policy), 1, "enforce")
     try:
-        subprocess.run(["/bin/cat", "/tmp/tg-replay-match", "/etc/hostname"], cwd="/tmp", capture_output=True)
+        cat = ["/bin/cat", "/tmp/tg-replay-match", "/etc/hostname"]
+        if kind == "kprobe":  # a failing open: its return value is -ENOENT
+            cat.append("/tmp/tg-replay-missing")
+        subprocess.run(cat, cwd="/tmp", capture_output=True)
         subprocess.run(["/tmp/tg-replay-true"], cwd="/tmp")
         time.sleep(0.2)
     finally:
@@ -93,7 +134,7 @@ def main() -> int:
     recs = [
         r
         for r in all_recs
-        if r[0] == 14
+        if r[0] == op
         or (r[0] == 23 and struct.unpack_from("<I", r, 32)[0] in pids)
         or (r[0] == 5 and struct.unpack_from("<I", r, 324)[0] in pids)
         or (r[0] == 7 and struct.unpack_from("<I", r, 16)[0] in pids)

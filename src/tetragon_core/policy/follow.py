@@ -24,7 +24,7 @@ PATH_SIZE = 256
 
 
 class MbsetBits:
-    """The 64 bits, shared by every policy of the sensor."""
+    """The 64 bits, shared by every policy of every sensor (there is one ``BITS``)."""
 
     def __init__(self) -> None:
         self._free = set(range(64))
@@ -109,3 +109,7 @@ def remove(paths: Map, execve_map: Map | None, entries: list[tuple[str, int]]) -
     _update_paths(paths, entries, add=False)
     if execve_map is not None:
         _set_bits(execve_map, entries, add=False)
+
+
+#: the one allocator: execve_map has one mbset, whichever sensor's policy takes a bit
+BITS = MbsetBits()

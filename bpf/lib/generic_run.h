@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The body of every generic hook program (tracepoint, raw tracepoint, kprobe, syscall-tracepoint
+ * fallback): read the arguments the selectors need, evaluate the selectors (selectors.h), run the
+ * actions, and send the event. Each sensor's object includes this and defines its programs as thin
+ * wrappers that say where the arguments are (ctx_size, raw) and which op their events carry. */
+#ifndef TG_GENERIC_RUN_H
+#define TG_GENERIC_RUN_H
+
+#include "selectors.h"
+
+/* Threads whose entry event was sent and whose return event is due (TG_HOOK_RETURN): pid_tgid →
+ * the entry's ktime, which both halves carry as retprobe_id so that user space pairs them. A
+ * return whose entry the selectors rejected finds nothing here and sends nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} tg_ret_pending SEC(".maps");
+
+/* An 8-byte field at an aligned offset of the first 64 bytes (every syscall argument, every raw
+ * tracepoint argument): a direct context load, which the verifier allows only at constant
+ * offsets, instead of a probe_read helper call. The kernel refuses to attach a program whose
+ * loads reach past the tracepoint's context, so each program variant loads below its ctx_size
+ * only; the core picks the variant that fits the tracepoint. */
+#define TG_CTX_U64(o)                                                                                   \
+	case o:                                                                                         \
+		if (o + 8 <= ctx_size) {                                                                \
+			asm volatile("%0 = *(u64 *)(%1 + " #o ")" : "=r"(v) : "r"(ctx));                  \
+			return v;                                                                       \
+		}                                                                                       \
+		break
+
+static __always_inline __u64 ctx_u64(void *ctx, __u16 off, const int raw, const int ctx_size)
+{
+	__u64 v = 0;
+
+	if (raw && off == 0 && ctx_size >= 8) { /* a record's first 8 bytes are off limits */
+		asm volatile("%0 = *(u64 *)(%1 + 0)" : "=r"(v) : "r"(ctx));
+		return v;
+	}
+	switch (off) {
+		TG_CTX_U64(8);
+		TG_CTX_U64(16);
+		TG_CTX_U64(24);
+		TG_CTX_U64(32);
+		TG_CTX_U64(40);
+		TG_CTX_U64(48);
+		TG_CTX_U64(56);
+	}
+	bpf_probe_read_kernel(&v, 8, (char *)ctx + off);
+	return v;
+}
+
+static __always_inline __u64 read_field(void *ctx, struct tg_arg_cfg *a, const int raw, const int ctx_size)
+{
+	void *src = (char *)ctx + a->offset;
+	__u64 v = 0;
+
+	if (a->size == 8 && a->offset < 64 && !(a->offset & 7))
+		return ctx_u64(ctx, a->offset, raw, ctx_size);
+	switch (a->size) {
+	case 1: {
+		__u8 x = 0;
+
+		bpf_probe_read_kernel(&x, 1, src);
+		v = a->is_signed ? (__u64)(__s64)(__s8)x : x;
+		break;
+	}
+	case 2: {
+		__u16 x = 0;
+
+		bpf_probe_read_kernel(&x, 2, src);
+		v = a->is_signed ? (__u64)(__s64)(__s16)x : x;
+		break;
+	}
+	case 4: {
+		__u32 x = 0;
+
+		bpf_probe_read_kernel(&x, 4, src);
+		v = a->is_signed ? (__u64)(__s64)(__s32)x : x;
+		break;
+	}
+	default:
+		bpf_probe_read_kernel(&v, 8, src);
+	}
+	return v;
+}
+
+static __always_inline int is_user(struct tg_arg_cfg *a, __u64 ptr)
+{
+	return a->user == 1 || (a->user == 2 && ptr < TG_USER_MAX);
+}
+
+struct tg_args_walk {
+	void *ctx;
+	struct tg_hook_cfg *cfg;
+	struct tg_heap *h;
+	__u32 off;
+	__u32 only; /* bit per argument to read */
+};
+
+/* Read argument i and append its encoding to h->data:
+ *   integers: 8 bytes; string: s32 length (< 0: read error) + bytes;
+ *   char_buf: s32 original size (< 0: error) + u32 bytes read + bytes. */
+static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const int ctx_size)
+{
+	struct tg_args_walk *w = c;
+	struct tg_heap *h = w->h;
+	struct tg_arg_cfg *a;
+	__u32 off = w->off, n;
+	__u64 v;
+	long r;
+
+	if (i >= TG_MAX_ARGS || off >= TG_BUF - TG_STR_MAX - 16)
+		return 1;
+	i = tg_mask(i, 7); /* the bound must be on the register that indexes */
+	if (!(w->only & (1 << i)))
+		return 0;
+	a = &w->cfg->args[i];
+	v = read_field(w->ctx, a, raw, ctx_size);
+	h->val[i] = v;
+	h->len[i] = -1;
+	switch (a->type) {
+	case TG_T_STRING:
+	case TG_T_FILENAME:
+	case TG_T_DATA_LOC:
+		if (a->type == TG_T_DATA_LOC) /* __data_loc: (length << 16) | offset in the record */
+			r = bpf_probe_read_kernel_str(&h->data[(off + 4) & (TG_BUF - 1)], TG_STR_MAX,
+						      (char *)w->ctx + (v & 0xffff));
+		else if (is_user(a, v))
+			r = bpf_probe_read_user_str(&h->data[(off + 4) & (TG_BUF - 1)], TG_STR_MAX, (void *)v);
+		else
+			r = bpf_probe_read_kernel_str(&h->data[(off + 4) & (TG_BUF - 1)], TG_STR_MAX, (void *)v);
+		n = r > 0 ? r - 1 : 0;
+		*(__s32 *)&h->data[off & (TG_BUF - 1)] = r > 0 ? (__s32)n : (__s32)r;
+		if (r > 0) {
+			h->off[i] = off + 4;
+			h->len[i] = n;
+		}
+		w->off = off + 4 + (n & (TG_STR_MAX - 1));
+		break;
+	case TG_T_CHAR_BUF: {
+		__s64 size = TG_STR_MAX;
+
+		if (a->size_arg >= 1 && a->size_arg <= TG_MAX_ARGS) {
+			__u32 k = tg_mask(a->size_arg - 1, 7);
+
+			if (k >= TG_MAX_ARGS)
+				k = 0;
+			size = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
+		}
+		n = size < 0 ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
+		r = 0;
+		if (n) {
+			if (is_user(a, v))
+				r = bpf_probe_read_user(&h->data[(off + 8) & (TG_BUF - 1)], tg_mask(n, 0x1fff), (void *)v);
+			else
+				r = bpf_probe_read_kernel(&h->data[(off + 8) & (TG_BUF - 1)], tg_mask(n, 0x1fff), (void *)v);
+		}
+		if (r < 0)
+			n = 0;
+		*(__s32 *)&h->data[off & (TG_BUF - 1)] = r < 0 ? (__s32)r : (__s32)size;
+		*(__u32 *)&h->data[(off + 4) & (TG_BUF - 1)] = n;
+		h->off[i] = off + 8;
+		h->len[i] = n;
+		w->off = off + 8 + (n & 0x1fff);
+		break;
+	}
+	default:
+		*(__u64 *)&h->data[off & (TG_BUF - 1)] = v;
+		w->off = off + 8;
+	}
+	return 0;
+}
+
+struct tg_sel_walk {
+	struct tg_hook_cfg *cfg;
+	struct tg_heap *h;
+	struct execve_map_value *proc;
+	__u32 tgid;
+	__u32 nspid;
+	int matched;
+};
+
+static __always_inline int match_bin(struct tg_selector *s, __u32 sel, struct tg_heap *h,
+				     struct execve_map_value *proc)
+{
+	struct tg_rev r = {};
+	__u32 len = 0, n;
+	int found = 0;
+
+	__builtin_memset(&h->bk, 0, sizeof(h->bk));
+	if (proc) {
+		len = proc->bin.path_length;
+		if (len >= BINARY_PATH_MAX)
+			len = BINARY_PATH_MAX - 1;
+		bpf_probe_read_kernel(h->bk.path, BINARY_PATH_MAX, proc->bin.path);
+	}
+	h->bk.sel = sel;
+	n = len > TG_LPM_MAX ? TG_LPM_MAX : len;
+	h->lk.prefixlen = 32 + n * 8;
+	h->lk.filter = sel;
+	switch (s->bin_op) {
+	case TG_OP_IN:
+	case TG_OP_NOTIN:
+		found = bpf_map_lookup_elem(&tg_bin_paths, &h->bk) != 0;
+		/* followChildren: bin_follow - 1 is the set's bit in mbset (see tg_mbset_paths) */
+		if (!found && s->bin_follow && proc && (proc->mbset & (1ULL << ((s->bin_follow - 1) & 63))))
+			found = 1;
+		return s->bin_op == TG_OP_IN ? found : !found;
+	case TG_OP_PREFIX:
+	case TG_OP_NOTPREFIX:
+		bpf_probe_read_kernel(h->lk.s, TG_LPM_MAX, h->bk.path);
+		found = bpf_map_lookup_elem(&tg_bin_prefix, &h->lk) != 0;
+		return s->bin_op == TG_OP_PREFIX ? found : !found;
+	case TG_OP_POSTFIX:
+	case TG_OP_NOTPOSTFIX:
+		r.h = h;
+		r.last = len - 1;
+		bpf_loop(n, tg_rev_bin_step, &r, 0);
+		found = bpf_map_lookup_elem(&tg_bin_postfix, &h->lk) != 0;
+		return s->bin_op == TG_OP_POSTFIX ? found : !found;
+	}
+	return 0;
+}
+
+static __always_inline int ns_changed(struct tg_selector *s, struct msg_ns *now, struct execve_map_value *proc)
+{
+	int i;
+
+	if (!proc)
+		return 0;
+	for (i = 0; i < 10; i++)
+		if ((s->nschg_mask & (1 << i)) && ns_at(now, i) != ns_at(&proc->ns, i))
+			return 1;
+	return 0;
+}
+
+static __always_inline int match_selector(struct tg_sel_walk *w, __u32 i)
+{
+	struct tg_heap *h = w->h;
+	struct tg_selector *s = &w->cfg->sel[i];
+	struct msg_capabilities *caps = &h->hdr.caps;
+	int j, changed;
+
+	for (j = 0; j < TG_MAX_PID_FILTERS; j++)
+		if (j < s->npid && !match_pid(&s->pid[j], w->proc, w->tgid, w->nspid))
+			return 0;
+	for (j = 0; j < TG_MAX_NS_FILTERS; j++)
+		if (j < s->nns && !match_ns(&s->ns[j], &h->hdr.ns))
+			return 0;
+	for (j = 0; j < TG_MAX_CAP_FILTERS; j++)
+		if (j < s->ncap && !match_cap(&s->cap[j], caps, 0, 0, h->hdr.ns.user_inum))
+			return 0;
+	for (j = 0; j < TG_MAX_CAP_FILTERS; j++) {
+		if (j < s->ncapchg) {
+			struct tg_cap_filter *f = &s->capchg[j];
+			__u64 old = w->proc ? cap_of(&w->proc->caps, f->type) : cap_of(caps, f->type);
+
+			if (!match_cap(f, caps, old, 1, h->hdr.ns.user_inum))
+				return 0;
+		}
+	}
+	if (s->nschg_op) {
+		changed = ns_changed(s, &h->hdr.ns, w->proc);
+		if (s->nschg_op == TG_OP_IN ? !changed : changed)
+			return 0;
+	}
+	if (s->bin_op && !match_bin(s, i, h, w->proc))
+		return 0;
+	for (j = 0; j < TG_MAX_ARGS; j++) {
+		if (j < s->nargs) {
+			struct tg_arg_filter *f = &s->arg[j];
+			__u32 a = f->arg < TG_MAX_ARGS ? f->arg : 0;
+			__u32 fid = i * TG_MAX_ARGS + j;
+			int ok;
+
+			if (f->is_str)
+				ok = match_str(f, fid, h, h->off[a], h->len[a]);
+			else
+				ok = match_int(f, fid, h->val[a], w->cfg->args[a].is_signed);
+			if (!ok)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+static long sel_step(__u32 i, void *c)
+{
+	struct tg_sel_walk *w = c;
+
+	i += 1; /* selector 0 was tried inline */
+	if (i >= TG_MAX_SELECTORS)
+		return 1;
+	i = tg_mask(i, 7);
+	if (match_selector(w, i)) {
+		w->matched = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* FNV-1a over the first argument bytes: events with the same arguments share a rate limit. */
+static long hash_step(__u32 i, void *c)
+{
+	struct tg_rev *r = c;
+	__u64 *hv = (__u64 *)&r->h->sk;
+
+	*hv = (*hv ^ (__u8)r->h->data[i & 0x7f]) * 1099511628211ULL;
+	return 0;
+}
+
+static __always_inline int rate_limited(struct tg_heap *h, __u32 sel, struct tg_action *act, __u64 pid_tgid)
+{
+	struct tg_rl_key k = {};
+	struct tg_rev r = { .h = h };
+	__u64 now = tg_get_ktime(), *last;
+
+	*(__u64 *)&h->sk = 14695981039346656037ULL;
+	bpf_loop(h->dlen < 128 ? h->dlen : 128, hash_step, &r, 0);
+	k.sel = sel;
+	k.scope = act->arg == TG_RL_SCOPE_THREAD ? (__u32)pid_tgid
+		  : act->arg == TG_RL_SCOPE_PROCESS ? (__u32)(pid_tgid >> 32) : 0;
+	k.hash = *(__u64 *)&h->sk;
+	last = bpf_map_lookup_elem(&tg_ratelimit, &k);
+	if (last && now - *last < act->arg2)
+		return 1;
+	bpf_map_update_elem(&tg_ratelimit, &k, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void read_ns_caps(struct task_struct *task, struct tg_heap *h)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	read_namespaces(task, &h->hdr.ns);
+	h->hdr.caps.permitted = read_cap(__builtin_preserve_access_index(&cred->cap_permitted));
+	h->hdr.caps.effective = read_cap(__builtin_preserve_access_index(&cred->cap_effective));
+	h->hdr.caps.inheritable = read_cap(__builtin_preserve_access_index(&cred->cap_inheritable));
+}
+
+static __always_inline void read_args(void *ctx, struct tg_hook_cfg *cfg, struct tg_heap *h, __u32 only,
+				      const int raw, const int ctx_size)
+{
+	struct tg_args_walk aw = {};
+
+	aw.ctx = ctx;
+	aw.cfg = cfg;
+	aw.h = h;
+	aw.only = only;
+	/* unrolled: a bpf_loop callback per argument costs more than the reads of a short run */
+#pragma unroll
+	for (int i = 0; i < TG_MAX_ARGS; i++)
+		if (i >= cfg->nargs || read_arg_step(i, &aw, raw, ctx_size))
+			break;
+	h->dlen = aw.off;
+}
+
+static __always_inline struct execve_map_value *lookup_proc(struct tg_heap *h, struct tg_hook_stats *st,
+							   __u32 tgid)
+{
+	struct execve_map_value *proc = bpf_map_lookup_elem(&execve_map, &tgid);
+
+	if (proc) {
+		h->hdr.current = proc->key;
+	} else {
+		h->hdr.current.pid = tgid;
+		h->hdr.common.flags |= TG_MSG_PROCESS_NOT_FOUND;
+		st->no_process++;
+	}
+	return proc;
+}
+
+/* The common path of every run is kept short: a run that no selector accepts reads only the
+ * arguments the selectors look at, and the process, namespaces and time only if they do too. */
+static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const int ctx_size)
+{
+	__u32 zero = 0;
+	struct tg_hook_cfg *cfg = hook_cfg();
+	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
+	struct task_struct *task = 0;
+	struct tg_hook_mode *mode;
+	struct tg_sel_walk sw = {};
+	struct tg_selector *s;
+	__u64 pid_tgid = 0, size;
+	__u32 tgid = 0, all;
+	int post = 1, j, sig, have_proc = 0;
+	long err;
+
+	if (!cfg || !st || !h)
+		return 0;
+	st->calls++;
+	/* The header is cleared before the selectors only when they fill parts of it; a run that
+	 * they reject needs no header at all. */
+	if (cfg->flags & TG_HOOK_EARLY_HDR)
+		__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	/* Even the task and the pid are fetched only when a selector or the event needs them. */
+	if (cfg->flags & (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS | TG_HOOK_SEL_NSPID)) {
+		task = (struct task_struct *)bpf_get_current_task();
+		pid_tgid = bpf_get_current_pid_tgid();
+		tgid = pid_tgid >> 32;
+	}
+	if (cfg->flags & TG_HOOK_SEL_PROC) {
+		sw.proc = lookup_proc(h, st, tgid);
+		have_proc = 1;
+	}
+	/* Namespaces and capabilities cost a dozen CO-RE reads: before the selectors only when they
+	 * look at them, else only for an event that is sent. */
+	if (cfg->flags & TG_HOOK_SEL_NSCAPS)
+		read_ns_caps(task, h);
+	all = (1 << (cfg->nargs & 7)) - 1;
+	if (cfg->nsel)
+		read_args(ctx, cfg, h, cfg->sel_args & all, raw, ctx_size);
+	sw.matched = -1;
+	if (cfg->nsel) {
+		sw.cfg = cfg;
+		sw.h = h;
+		sw.tgid = tgid;
+		if (cfg->flags & TG_HOOK_SEL_NSPID)
+			sw.nspid = read_nspid(task);
+		/* the first selector inline (most policies have one), the others through bpf_loop */
+		if (match_selector(&sw, 0))
+			sw.matched = 0;
+		else if (cfg->nsel > 1)
+			bpf_loop(cfg->nsel < TG_MAX_SELECTORS ? cfg->nsel - 1 : TG_MAX_SELECTORS - 1, sel_step, &sw, 0);
+		if (sw.matched < 0 || sw.matched >= TG_MAX_SELECTORS) {
+			st->filtered++;
+			return 0;
+		}
+	}
+	if (!(cfg->flags & TG_HOOK_EARLY_HDR))
+		__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	if (sw.matched >= 0 && sw.matched < TG_MAX_SELECTORS) {
+		s = &cfg->sel[sw.matched];
+		if (!task) {
+			task = (struct task_struct *)bpf_get_current_task();
+			pid_tgid = bpf_get_current_pid_tgid();
+			tgid = pid_tgid >> 32;
+		}
+		if (!have_proc) {
+			sw.proc = lookup_proc(h, st, tgid);
+			have_proc = 1;
+		}
+		if (s->nschg_op && sw.proc) /* report a change once, as Tetragon */
+			sw.proc->ns = h->hdr.ns;
+		if (s->ncapchg && sw.proc)
+			sw.proc->caps = h->hdr.caps;
+		for (j = 0; j < TG_MAX_ACTIONS; j++) {
+			struct tg_action *act = &s->act[j];
+
+			if (j >= s->nact)
+				break;
+			switch (act->id) {
+			case TG_ACT_POST:
+				if (act->arg2 && rate_limited(h, sw.matched, act, pid_tgid)) {
+					post = 0;
+					st->rate_limited++;
+				}
+				break;
+			case TG_ACT_NOPOST:
+				post = 0;
+				st->no_post++;
+				break;
+			case TG_ACT_SIGKILL:
+			case TG_ACT_SIGNAL:
+				sig = act->id == TG_ACT_SIGKILL ? 9 : act->arg;
+				h->hdr.action = act->id;
+				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
+				if (!mode || mode->monitor) {
+					st->monitor_skips++;
+				} else if (bpf_send_signal(sig) < 0) {
+					h->hdr.common.flags |= TG_MSG_ACTION_FAILED;
+					st->action_failed++;
+				} else {
+					st->signals++;
+				}
+				break;
+			}
+		}
+	}
+	if (!post)
+		return 0;
+	if (!task) { /* no selectors: every run is sent */
+		task = (struct task_struct *)bpf_get_current_task();
+		pid_tgid = bpf_get_current_pid_tgid();
+		tgid = pid_tgid >> 32;
+	}
+	if (!have_proc)
+		lookup_proc(h, st, tgid);
+	if (!(cfg->flags & TG_HOOK_SEL_NSCAPS))
+		read_ns_caps(task, h);
+	if (!cfg->nsel || (cfg->sel_args & all) != all)
+		read_args(ctx, cfg, h, all, raw, ctx_size); /* every argument, in order, for the event */
+	h->hdr.common.op = op;
+	h->hdr.common.ktime = tg_get_ktime();
+	h->hdr.func_id = cfg->hook_id;
+	h->hdr.tid = (__u32)pid_tgid;
+	h->hdr.kernel_stack_id = -1;
+	h->hdr.user_stack_id = -1;
+	size = sizeof(h->hdr) + (h->dlen & (TG_BUF - 1));
+	h->hdr.common.size = size;
+	if (cfg->flags & TG_HOOK_RETURN)
+		h->hdr.retprobe_id = h->hdr.common.ktime;
+	err = tg_output(&h->hdr, tg_mask(size, 0xffff));
+	if (err) {
+		st->output_failed++;
+	} else {
+		st->posted++;
+		if (cfg->flags & TG_HOOK_RETURN)
+			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &h->hdr.common.ktime, BPF_ANY);
+	}
+	return 0;
+}
+
+/* The return half (kretprobe, sys_exit): sent only for a thread whose entry was sent, with the
+ * return value as its one 8-byte argument and the entry's retprobe_id. */
+static __always_inline int generic_return(__u64 ret, __u8 op)
+{
+	__u32 zero = 0;
+	struct tg_hook_cfg *cfg = hook_cfg();
+	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), *entry, size;
+
+	if (!cfg || !st || !h)
+		return 0;
+	entry = bpf_map_lookup_elem(&tg_ret_pending, &pid_tgid);
+	if (!entry)
+		return 0;
+	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	h->hdr.retprobe_id = *entry;
+	bpf_map_delete_elem(&tg_ret_pending, &pid_tgid);
+	lookup_proc(h, st, pid_tgid >> 32);
+	h->hdr.common.op = op;
+	h->hdr.common.flags |= TG_MSG_RETURN;
+	h->hdr.common.ktime = tg_get_ktime();
+	h->hdr.func_id = cfg->hook_id;
+	h->hdr.tid = (__u32)pid_tgid;
+	h->hdr.kernel_stack_id = -1;
+	h->hdr.user_stack_id = -1;
+	*(__u64 *)h->data = ret;
+	size = sizeof(h->hdr) + 8;
+	h->hdr.common.size = size;
+	if (tg_output(&h->hdr, size))
+		st->output_failed++;
+	else
+		st->posted++;
+	return 0;
+}
+
+#endif /* TG_GENERIC_RUN_H */

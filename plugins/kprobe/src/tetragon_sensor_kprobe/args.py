@@ -1,0 +1,148 @@
+"""kprobe hooks: where a hook attaches and where each of its arguments is.
+
+Three ways to run a hook (bpf/kprobe/bpf_generic_kprobe.c):
+
+- ``kprobe``: a kernel function; argument *i* is parameter register *i* of its pt_regs.
+- ``syscall``: ``syscall: true`` with kprobes; the hook is the ``__x64_sys_<name>`` wrapper, whose
+  only parameter points to the user pt_regs (the syscall convention: r10, not cx, is the 4th).
+- ``syscall_tp``: ``syscall: true`` on a kernel without kprobes; ``syscalls/sys_enter_<name>``
+  (arguments are the record's u64 fields from offset 16) and ``sys_exit_<name>`` for the return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tetragon_core import probes
+from tetragon_core.policy import PolicyError
+from tetragon_core.policy.argtypes import (
+    INTS,
+    STRINGS,
+    T_CHAR_BUF,
+    T_INT,
+    USER_BY_ADDRESS,
+    USER_USER,
+    ResolvedArg,
+)
+from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.policy.model import KProbeArg, KProbeSpec
+from tetragon_core.tracefs import read_format
+
+ARCH_PREFIX = "__x64_"
+# struct pt_regs (x86_64) offsets of di, si, dx, cx, r8, r9 and of the syscall convention's r10
+_REGS = (112, 104, 96, 88, 72, 64)
+_SYSCALL_REGS = (112, 104, 96, 56, 72, 64)
+_SYS_RECORD_ARGS = 16  # sys_enter_*: common fields (8), __syscall_nr (8), then the arguments
+_TP_SIZES = (64, 56, 48, 40, 32, 24, 16)
+#: types this build's kprobe sensor reads (the others are refused, naming the arg)
+SUPPORTED = (*INTS, *STRINGS, "char_buf")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a hook runs: its method, the programs to load, and what they attach to."""
+
+    method: str  # kprobe | syscall | syscall_tp
+    function_name: str  # as Tetragon reports it (__x64_sys_write for a syscall)
+    entry: str  # program name
+    target: str  # kernel function, or sys_enter_<name>
+    ret: str = ""  # return program, when the hook has return: true
+    ret_target: str = ""
+    nargs: int = 6  # arguments the hook's function or syscall has
+
+
+def syscall_base(call: str) -> str:
+    """``write`` from ``sys_write``, ``__x64_sys_write`` or ``write``."""
+    for prefix in (ARCH_PREFIX + "sys_", "sys_"):
+        if call.startswith(prefix):
+            return call[len(prefix) :]
+    return call
+
+
+def place(path: str, kp: KProbeSpec) -> Placement:
+    """Where ``kp`` attaches on this kernel; PolicyError (naming the missing feature) if nowhere."""
+    if not kp.syscall:
+        if not probes.has_kprobes():
+            raise PolicyError(
+                f"{path}.call",
+                f"{kp.call!r} requires kprobes (CONFIG_KPROBES), which this kernel lacks; only "
+                "syscall: true hooks run without them, on the syscall tracepoints",
+            )
+        ret = "generic_kretprobe" if kp.return_ else ""
+        return Placement("kprobe", kp.call, "generic_kprobe", kp.call, ret, kp.call if ret else "")
+    base = syscall_base(kp.call)
+    name = ARCH_PREFIX + "sys_" + base
+    if probes.has_kprobes():
+        ret = "generic_kretprobe" if kp.return_ else ""
+        return Placement("syscall", name, "generic_kprobe_sys", name, ret, name if ret else "")
+    try:
+        fields = read_format("syscalls", f"sys_enter_{base}")
+    except LookupError:
+        raise PolicyError(
+            f"{path}.call",
+            f"{kp.call!r}: this kernel has no kprobes (CONFIG_KPROBES) and no syscalls/sys_enter_{base} "
+            "tracepoint to run the syscall hook on",
+        ) from None
+    size = max((f.offset + f.size for f in fields), default=0)
+    entry = next((f"generic_sys_{n}" for n in _TP_SIZES if n <= size), "generic_sys_16")
+    nargs = max(0, (size - _SYS_RECORD_ARGS) // 8)
+    ret = "generic_sys_exit" if kp.return_ else ""
+    return Placement(
+        "syscall_tp", name, entry, f"sys_enter_{base}", ret, f"sys_exit_{base}" if ret else "", nargs
+    )
+
+
+def _offset(pl: Placement, index: int) -> int:
+    if pl.method == "syscall_tp":
+        return _SYS_RECORD_ARGS + 8 * index
+    return (_REGS if pl.method == "kprobe" else _SYSCALL_REGS)[index]
+
+
+def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
+    if not 0 <= a.index < min(pl.nargs, len(_REGS)):
+        raise PolicyError(f"{p}.index", f"{pl.function_name} has {min(pl.nargs, len(_REGS))} arguments")
+    if a.return_copy:
+        raise PolicyError(f"{p}.returnCopy", "returnCopy is not supported by the kprobe sensor yet")
+    off = _offset(pl, a.index)
+    user = USER_USER if pl.method != "kprobe" else USER_BY_ADDRESS
+    if a.type in INTS:
+        tid, size, signed = INTS[a.type]
+        return ArgSpec(tid, off, size, is_signed=signed)
+    if a.type == "string" or (a.type == "filename" and pl.method != "kprobe"):  # a char *
+        return ArgSpec(STRINGS["string"], off, 8, user=user)
+    if a.type == "char_buf":
+        if not 1 <= a.size_arg_index <= nargs:
+            raise PolicyError(
+                f"{p}.sizeArgIndex", "char_buf needs sizeArgIndex, the 1-based position of its size in args"
+            )
+        return ArgSpec(T_CHAR_BUF, off, 8, size_arg=a.size_arg_index, user=user)
+    raise PolicyError(
+        f"{p}.type",
+        f"type {a.type!r} is not supported by the kprobe sensor yet (supported: {', '.join(SUPPORTED)})",
+    )
+
+
+def resolve_args(path: str, kp: KProbeSpec, pl: Placement) -> list[ResolvedArg]:
+    """The hook's arguments in order; raises PolicyError naming the YAML path and the reason."""
+    if kp.data:
+        raise PolicyError(f"{path}.data", "data[] is not supported by the kprobe sensor yet")
+    return [
+        ResolvedArg(_arg(f"{path}.args[{i}]", a, pl, len(kp.args)), a.label) for i, a in enumerate(kp.args)
+    ]
+
+
+def return_spec(path: str, kp: KProbeSpec) -> ArgSpec | None:
+    """How the return value decodes (``returnArg``), or None when the hook reports none."""
+    if not kp.return_:
+        if kp.return_arg is not None:
+            raise PolicyError(f"{path}.returnArg", "returnArg needs return: true")
+        return None
+    ra = kp.return_arg
+    if ra is None:
+        return ArgSpec(T_INT, 0, 8, is_signed=True)
+    if ra.type not in INTS:
+        raise PolicyError(
+            f"{path}.returnArg.type", f"return type {ra.type!r} is not supported (an integer type is)"
+        )
+    tid, size, signed = INTS[ra.type]
+    return ArgSpec(tid, 0, size, is_signed=signed)

@@ -1,0 +1,135 @@
+"""Decode MSG_OP_GENERIC_KPROBE records into ProcessKprobe events, merging entry and return.
+
+A hook with ``return: true`` sends two records per call: the entry (its arguments) and, if the
+entry was sent, the return (the value), both carrying the entry's ktime as ``retprobe_id``. As
+Tetragon does, the entry waits here for its return and one event leaves with both. A return with
+no entry, an entry pushed out by newer ones, or one that waited longer than ``MAX_WAIT_NS`` (a call
+that never returns) is counted in ``tetragon_generic_kprobe_merge_errors_total``; the waiting
+entry is still sent, without its return, so that no event is lost.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from tetragon_core.events import ProcessKprobe
+from tetragon_core.metrics import Registry
+from tetragon_core.policy.argtypes import ResolvedArg
+from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.process.hooks import HookMessage
+from tetragon_core.process.messages import ExecKey
+from tetragon_core.sensors.hookdecode import (
+    HEADER,
+    MSG_RETURN,
+    DecodeError,
+    Header,
+    action_name,
+    decode_args,
+    header,
+    int_arg,
+)
+
+__all__ = ["KprobeDecoder", "KprobeInfo"]
+
+MAX_PENDING = 8192
+MAX_WAIT_NS = 60_000_000_000
+_U64 = struct.Struct("<Q")
+
+
+@dataclass
+class KprobeInfo:
+    """What user space knows of one loaded kprobe hook (``func_id`` in its records)."""
+
+    policy_name: str
+    function_name: str
+    args: list[ResolvedArg]
+    ret: ArgSpec | None = None  # set when the hook has return: true
+    message: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+class KprobeDecoder:
+    """The op's decoder: returns the event, None while an entry waits, or a list when waiting
+    entries are given up together with the current record's event."""
+
+    def __init__(self, hooks: dict[int, KprobeInfo], registry: Registry | None = None) -> None:
+        self.hooks = hooks
+        self._pending: OrderedDict[tuple[int, int, int], tuple[int, HookMessage]] = OrderedDict()
+        reg = registry or Registry()
+        self._errors = reg.counter(
+            "tetragon_generic_kprobe_merge_errors_total",
+            "The total number of failed attempts to merge a kprobe and kretprobe event.",
+            ("curr_fn", "curr_type", "prev_fn", "prev_type"),
+        )
+        self._ok = reg.counter(
+            "tetragon_generic_kprobe_merge_ok_total",
+            "The total number of successful attempts to merge a kprobe and kretprobe event.",
+        )
+        self._pushed = reg.counter(
+            "tetragon_generic_kprobe_merge_pushed_total", "The total number of pushed events for later merge."
+        )
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def __call__(self, rec: bytes) -> HookMessage | list[HookMessage] | None:
+        h = header(rec, "generic kprobe")
+        info = self.hooks.get(h.func_id)
+        if info is None:
+            raise DecodeError(f"generic kprobe record for unknown hook {h.func_id} (policy deleted?)")
+        stale = self._expire(h.ktime)
+        data = memoryview(rec)[HEADER.size :]
+        if h.flags & MSG_RETURN:
+            out = self._merge(h.tid, h.func_id, h.retprobe_id, info, data)
+        else:
+            out = self._entry(h, info, data)
+        if not stale:
+            return out
+        return stale + ([out] if out is not None else [])
+
+    def _entry(self, h: Header, info: KprobeInfo, data: memoryview) -> HookMessage | None:
+        ev = ProcessKprobe(
+            function_name=info.function_name,
+            args=decode_args(info.function_name, info.args, data),
+            policy_name=info.policy_name,
+            action=action_name(h.action),
+            message=info.message,
+            tags=list(info.tags),
+        )
+        msg = HookMessage(ExecKey(h.pid, h.exec_ktime), h.ktime, "process_kprobe", ev, "PROCESS_KPROBE")
+        if info.ret is None:
+            return msg
+        self._pending[(h.tid, h.func_id, h.retprobe_id)] = (h.ktime, msg)
+        self._pushed.inc()
+        return None
+
+    def _merge(
+        self, tid: int, func_id: int, retprobe_id: int, info: KprobeInfo, data: memoryview
+    ) -> HookMessage | None:
+        got = self._pending.pop((tid, func_id, retprobe_id), None)
+        if got is None:
+            self._errors.inc(info.function_name, "exit", "", "")
+            return None
+        if len(data) < 8:
+            raise DecodeError(f"{info.function_name}: return record without its value")
+        msg = got[1]
+        if info.ret is not None:
+            msg.event.return_ = int_arg(info.ret, _U64.unpack_from(data)[0])
+            msg.event.return_action = "KPROBE_ACTION_POST"
+        self._ok.inc()
+        return msg
+
+    def _expire(self, now: int) -> list[HookMessage]:
+        """Entries pushed out by newer ones or waiting too long: sent without their return."""
+        out: list[HookMessage] = []
+        while self._pending:
+            key, (ktime, msg) = next(iter(self._pending.items()))
+            if len(self._pending) < MAX_PENDING and now - ktime < MAX_WAIT_NS:
+                break
+            del self._pending[key]
+            self._errors.inc("", "exit", msg.event.function_name, "enter")
+            out.append(msg)
+        return out

@@ -1,0 +1,57 @@
+"""Argument types of generic hooks: the policy's type names and the kernel's type ids.
+
+The ids are bpf/lib/generic.h's ``TG_T_*`` (Tetragon's own numbering); every hook sensor
+resolves ``args[].type`` through these tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tetragon_core.policy.kernel import ArgSpec
+
+# kernel type ids (bpf/lib/generic.h)
+T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 10, 11, 12, 13
+T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
+#: where a pointer argument points (tg_arg_cfg.user)
+USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
+
+#: integer type name → (kernel id, bytes, signed)
+INTS: dict[str, tuple[int, int, bool]] = {
+    "int": (T_INT, 4, True),
+    "sint32": (T_S32, 4, True),
+    "int32": (T_S32, 4, True),
+    "uint32": (T_U32, 4, False),
+    "sint8": (T_S8, 1, True),
+    "int8": (T_S8, 1, True),
+    "uint8": (T_U8, 1, False),
+    "sint16": (T_S16, 2, True),
+    "int16": (T_S16, 2, True),
+    "uint16": (T_U16, 2, False),
+    "size_t": (T_SIZE_T, 8, False),
+    "uint64": (T_U64, 8, False),
+    "ulong": (T_U64, 8, False),
+    "unsigned long": (T_U64, 8, False),
+    "long": (T_S64, 8, True),
+    "sint64": (T_S64, 8, True),
+    "int64": (T_S64, 8, True),
+    "fd": (T_FD, 4, True),
+    "syscall64": (T_SYSCALL64, 8, False),
+}
+STRINGS = {"string": T_STRING, "filename": T_FILENAME, "data_loc": T_DATA_LOC}
+#: types encoded as s32 length + bytes
+STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC})
+
+
+@dataclass(frozen=True)
+class ResolvedArg:
+    """One argument: how the kernel reads it and how user space decodes it."""
+
+    spec: ArgSpec
+    label: str
+
+
+def int_by_size(size: int, signed: bool) -> int:
+    """The integer type id for a field of ``size`` bytes."""
+    table = {1: (T_S8, T_U8), 2: (T_S16, T_U16), 4: (T_S32, T_U32), 8: (T_S64, T_U64)}
+    return table.get(size, (T_S64, T_U64))[0 if signed else 1]

@@ -1,0 +1,125 @@
+"""Where a kprobe hook runs and where its arguments are, on kernels with and without kprobes."""
+
+from __future__ import annotations
+
+import pytest
+from tetragon_sensor_kprobe import args as K
+
+from tetragon_core.policy import PolicyError, parse_policy
+from tetragon_core.policy import argtypes as A
+from tetragon_core.policy.model import KProbeSpec
+from tetragon_core.tracefs import Field
+
+WRITE = [
+    Field("common_type", "unsigned short", 0, 2, False),
+    Field("common_flags", "unsigned char", 2, 1, False),
+    Field("common_preempt_count", "unsigned char", 3, 1, False),
+    Field("common_pid", "int", 4, 4, True),
+    Field("__syscall_nr", "int", 8, 4, True),
+    Field("fd", "unsigned int", 16, 8, False),
+    Field("buf", "const char *", 24, 8, False),
+    Field("count", "size_t", 32, 8, False),
+]
+
+
+def kprobe(body: str) -> KProbeSpec:
+    head = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\n"
+    text = f"{head}spec:\n  kprobes:\n{body}"
+    return parse_policy(text).spec.kprobes[0]
+
+
+WRITE_HOOK = """  - call: sys_write
+    syscall: true
+    return: true
+    returnArg: {index: 0, type: long}
+    args: [{index: 0, type: int}, {index: 1, type: char_buf, sizeArgIndex: 3}, {index: 2, type: size_t}]
+"""
+
+
+@pytest.fixture
+def no_kprobes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(K.probes, "has_kprobes", lambda: False)
+
+    def fmt(subsys: str, event: str) -> list[Field]:
+        if (subsys, event) == ("syscalls", "sys_enter_write"):
+            return WRITE
+        raise LookupError(f"no tracepoint {subsys}/{event}")
+
+    monkeypatch.setattr(K, "read_format", fmt)
+
+
+@pytest.fixture
+def with_kprobes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(K.probes, "has_kprobes", lambda: True)
+
+
+def test_syscall_hook_on_the_syscall_tracepoints_without_kprobes(no_kprobes: None) -> None:
+    kp = kprobe(WRITE_HOOK)
+    pl = K.place("spec.kprobes[0]", kp)
+    assert pl == K.Placement(
+        "syscall_tp",
+        "__x64_sys_write",
+        "generic_sys_40",
+        "sys_enter_write",
+        "generic_sys_exit",
+        "sys_exit_write",
+        3,
+    )
+    args = [r.spec for r in K.resolve_args("spec.kprobes[0]", kp, pl)]
+    assert [(a.type, a.offset, a.size, a.user) for a in args] == [
+        (A.T_INT, 16, 4, A.USER_BY_ADDRESS),
+        (A.T_CHAR_BUF, 24, 8, A.USER_USER),
+        (A.T_SIZE_T, 32, 8, A.USER_BY_ADDRESS),
+    ]
+    assert args[1].size_arg == 3
+    ret = K.return_spec("spec.kprobes[0]", kp)
+    assert ret is not None and ret.type == A.T_S64 and ret.is_signed
+
+
+def test_syscall_hook_as_a_kprobe_on_the_wrapper(with_kprobes: None) -> None:
+    kp = kprobe(WRITE_HOOK.replace("sys_write", "__x64_sys_write"))
+    pl = K.place("p", kp)
+    assert (pl.method, pl.function_name, pl.entry, pl.target, pl.ret) == (
+        "syscall",
+        "__x64_sys_write",
+        "generic_kprobe_sys",
+        "__x64_sys_write",
+        "generic_kretprobe",
+    )
+    # di, si, dx of the user pt_regs; the 4th syscall argument would be r10
+    assert [r.spec.offset for r in K.resolve_args("p", kp, pl)] == [112, 104, 96]
+    four = kprobe("  - call: sys_pwrite64\n    args: [{index: 3, type: long}]\n")
+    assert K.resolve_args("p", four, K.place("p", four))[0].spec.offset == 56
+
+
+def test_a_kernel_function_hook(with_kprobes: None) -> None:
+    kp = kprobe(
+        "  - call: fd_install\n    syscall: false\n"
+        "    args: [{index: 0, type: int}, {index: 1, type: uint64}]\n"
+    )
+    pl = K.place("p", kp)
+    assert (pl.method, pl.function_name, pl.entry, pl.ret) == ("kprobe", "fd_install", "generic_kprobe", "")
+    assert [r.spec.offset for r in K.resolve_args("p", kp, pl)] == [112, 104]
+
+
+def test_refusals_name_the_path_and_the_reason(no_kprobes: None) -> None:
+    fd = kprobe("  - call: fd_install\n    syscall: false\n")
+    with pytest.raises(PolicyError, match=r"spec.kprobes\[0\].call: 'fd_install' requires kprobes"):
+        K.place("spec.kprobes[0]", fd)
+    nope = kprobe("  - call: sys_nosuch\n")
+    with pytest.raises(PolicyError, match="no syscalls/sys_enter_nosuch tracepoint"):
+        K.place("spec.kprobes[0]", nope)
+    kp = kprobe("  - call: sys_write\n    args: [{index: 0, type: file}]\n")
+    pl = K.place("spec.kprobes[0]", kp)
+    with pytest.raises(PolicyError, match=r"args\[0\].type: type 'file' is not supported"):
+        K.resolve_args("spec.kprobes[0]", kp, pl)
+    kp = kprobe("  - call: sys_write\n    args: [{index: 3, type: int}]\n")
+    with pytest.raises(PolicyError, match=r"args\[0\].index: __x64_sys_write has 3 arguments"):
+        K.resolve_args("spec.kprobes[0]", kp, pl)
+    kp = kprobe("  - call: sys_write\n    returnArg: {index: 0, type: int}\n")
+    with pytest.raises(PolicyError, match="returnArg needs return: true"):
+        K.return_spec("spec.kprobes[0]", kp)
+
+
+def test_syscall_base_names() -> None:
+    assert {K.syscall_base(c) for c in ("sys_write", "__x64_sys_write", "write")} == {"write"}
