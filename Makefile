@@ -11,8 +11,9 @@ BPF_HDRS  := $(wildcard bpf/lib/*.h)
 EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
 TP_OBJ    := plugins/tracepoint/src/tetragon_sensor_tracepoint/bpf/bpf_generic_tracepoint.o
 KP_OBJ    := plugins/kprobe/src/tetragon_sensor_kprobe/bpf/bpf_generic_kprobe.o
+LSM_OBJ   := plugins/lsm/src/tetragon_sensor_lsm/bpf/bpf_generic_lsm.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
-BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(PROBE_OBJS)
+BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(PROBE_OBJS)
 
 .PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean
 all: install
@@ -36,6 +37,10 @@ $(TP_OBJ): bpf/tracepoint/bpf_generic_tracepoint.c $(BPF_HDRS) $(VMLINUX)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(KP_OBJ): bpf/kprobe/bpf_generic_kprobe.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(LSM_OBJ): bpf/lsm/bpf_generic_lsm.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -42,10 +42,10 @@ stamp=.venv/.tetragon-installed
 extras=test
 ((VM)) && extras=test,vm
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp
-      || plugins/kprobe/pyproject.toml -nt $stamp
+      || plugins/kprobe/pyproject.toml -nt $stamp || plugins/lsm/pyproject.toml -nt $stamp
       || $(cat "$stamp") != "$extras" ]]; then
     .venv/bin/pip install -q -U pip
-    .venv/bin/pip install -q -e ".[$extras]" -e plugins/exec -e plugins/tracepoint -e plugins/kprobe
+    .venv/bin/pip install -q -e ".[$extras]" -e plugins/exec -e plugins/tracepoint -e plugins/kprobe -e plugins/lsm
     echo "$extras" > "$stamp"
 fi
 make --no-print-directory bpf

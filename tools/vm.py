@@ -116,8 +116,9 @@ def parse_junit(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def run(pytest_args: tuple[str, ...] = VM_TESTS, *, timeout: float = TIMEOUT_S) -> VmRun:
-    """Boot the VM, run pytest with ``pytest_args`` in it, and return what it reported."""
+def run(pytest_args: tuple[str, ...] = VM_TESTS, *, timeout: float = TIMEOUT_S, command: str = "") -> VmRun:
+    """Boot the VM, run pytest with ``pytest_args`` in it (or ``command``, a shell command run in
+    the checkout with the venv's bin first on PATH), and return what it reported."""
     import time
 
     vng = VENV_BIN / "vng"
@@ -129,10 +130,13 @@ def run(pytest_args: tuple[str, ...] = VM_TESTS, *, timeout: float = TIMEOUT_S) 
     kernel = find_kernel()
     out = Path(tempfile.mkdtemp(prefix="tg-vm-"))
     os.chmod(out, 0o777)
+    pytest = (
+        f"{sys.executable} -m pytest -p no:cacheprovider -ra --timeout 600 --junitxml={out}/junit.xml"
+        f" {' '.join(pytest_args)}"
+    )
     inner = (
-        f"cd {ROOT} && PYTHONDONTWRITEBYTECODE=1 TG_VM_GUEST=1 {sys.executable} -m pytest -p no:cacheprovider"
-        f" -ra --timeout 600 --junitxml={out}/junit.xml {' '.join(pytest_args)} > {out}/pytest.txt 2>&1;"
-        f" echo $? > {out}/status"
+        f"cd {ROOT} && export PATH={VENV_BIN}:$PATH PYTHONDONTWRITEBYTECODE=1 TG_VM_GUEST=1 &&"
+        f" {command or pytest} > {out}/pytest.txt 2>&1; echo $? > {out}/status"
     )
     cmd = [
         str(vng), "--run", str(kernel), "--disable-kvm", "--cpus", "2", "--memory", "2G",
@@ -161,6 +165,7 @@ def run(pytest_args: tuple[str, ...] = VM_TESTS, *, timeout: float = TIMEOUT_S) 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--collect", action="store_true", help="print the VM suite's test ids and exit")
+    ap.add_argument("--exec", dest="command", default="", help="run this shell command instead of pytest")
     ap.add_argument("pytest_args", nargs="*", help="pytest arguments (default: the VM suite)")
     args = ap.parse_args()
     tests = tuple(args.pytest_args) or VM_TESTS
@@ -168,7 +173,7 @@ def main() -> int:
         print("\n".join(collect(tests)))
         return 0
     try:
-        res = run(tests)
+        res = run(tests, command=args.command)
     except VmError as e:
         print(f"vm: {e}", file=sys.stderr)
         return 2

@@ -5,12 +5,12 @@
  *  sched_process_exec  -> the image is rewritten in execve_map and reported (MSG_OP_EXECVE)
  *  sched_process_exit  -> the last thread of a group reports the exit (MSG_OP_EXIT)
  */
+#include "path.h"
 #include "process.h"
 
 #define PATH_READ_MAX 4096
 #define ARGS_READ_MAX 4096
-#define CWD_MAX 4096
-#define CWD_DEPTH 64
+#define CWD_MAX TG_PATH_BUF
 #define VAR_MAX (PATH_READ_MAX + ARGS_READ_MAX + CWD_MAX)
 #define EXEC_SETUID 0x01
 #define EXEC_SETGID 0x02
@@ -56,81 +56,17 @@ static __always_inline struct execve_map_value *find_parent(struct task_struct *
 	return 0;
 }
 
-struct cwd_walk {
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	struct execve_heap *h;
-	int pos;
-	__u32 flags;
-	int done;
-};
-
-/* One path component per call; bpf_loop keeps the verifier's work to one pass over this body. */
-static long cwd_step(__u32 i, void *ctx)
-{
-	struct cwd_walk *w = ctx;
-	/* locals, so that the CO-RE reads below relocate kernel types only */
-	struct dentry *dentry = w->dentry, *parent;
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct mount *mnt = w->mnt;
-	struct qstr name;
-	__u32 len;
-
-	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
-		goto done;
-	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
-		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
-
-		if (mp == mnt)
-			goto done; /* the namespace root */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = mp;
-		w->vfsmnt = __builtin_preserve_access_index(&mp->mnt);
-		return 0;
-	}
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (parent == dentry)
-		goto done;
-	name = BPF_CORE_READ(dentry, d_name);
-	len = name.len & 255;
-	/* >=: the result must stay under CWD_MAX bytes, which the copy below can express */
-	if ((int)len + 1 >= w->pos || w->pos > CWD_MAX) {
-		w->flags |= EVENT_ERROR_PATH_COMPONENTS;
-		goto done;
-	}
-	w->pos -= len;
-	bpf_probe_read_kernel(&w->h->cwd[w->pos & (CWD_MAX - 1)], len, name.name);
-	w->pos -= 1;
-	w->h->cwd[w->pos & (CWD_MAX - 1)] = '/';
-	w->dentry = parent;
-	return 0;
-done:
-	w->done = 1;
-	return 1;
-}
-
-/* Walk fs->pwd up to fs->root into h->cwd, right-aligned; returns the start offset. Mount points
- * are crossed through mnt_parent/mnt_mountpoint. */
+/* Walk fs->pwd up to fs->root into h->cwd, right-aligned; returns the start offset. */
 static __always_inline int walk_cwd(struct task_struct *task, struct execve_heap *h, __u32 *flags)
 {
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct cwd_walk w = {};
+	__u32 err = 0;
+	int pos;
 
-	w.dentry = BPF_CORE_READ(fs, pwd.dentry);
-	w.vfsmnt = BPF_CORE_READ(fs, pwd.mnt);
-	w.root_dentry = BPF_CORE_READ(fs, root.dentry);
-	w.root_mnt = BPF_CORE_READ(fs, root.mnt);
-	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
-	w.h = h;
-	w.pos = CWD_MAX;
-	bpf_loop(CWD_DEPTH, cwd_step, &w, 0);
-	if (!w.done)
-		w.flags |= EVENT_ERROR_PATH_COMPONENTS;
-	*flags |= w.flags;
-	return w.pos;
+	pos = tg_walk_path(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), h->cwd, &err);
+	if (err)
+		*flags |= EVENT_ERROR_PATH_COMPONENTS;
+	return pos;
 }
 
 /* execve_map's binary: the exec path, joined to the cwd (h->cwd from pos) when relative, so that

@@ -36,6 +36,8 @@
 #define TG_T_U16 30
 #define TG_T_S8 31
 #define TG_T_U8 32
+#define TG_T_PATH 15 /* struct path *: its path, encoded as a string */
+#define TG_T_FILE 16 /* struct file *: the path of its f_path, encoded as a string */
 #define TG_T_DATA_LOC 38
 
 /* Operators: Tetragon's kernel op ids. */
@@ -58,6 +60,9 @@
 /* Actions: Tetragon's kernel action ids. */
 #define TG_ACT_POST 0
 #define TG_ACT_SIGKILL 2
+#define TG_ACT_OVERRIDE 4
+#define TG_ACT_GETURL 6
+#define TG_ACT_DNSLOOKUP 7
 #define TG_ACT_NOPOST 8
 #define TG_ACT_SIGNAL 9
 #define TG_ACT_NOTIFY_ENFORCER 12
@@ -179,6 +184,7 @@ struct tg_hook_stats {
 	__u64 action_failed; /* bpf_send_signal failed */
 	__u64 no_process;    /* current process unknown to execve_map */
 	__u64 output_failed; /* ring buffer full */
+	__u64 overrides;     /* Override performed: the hook returned argError */
 };
 
 /* 144-byte header, as Tetragon's msg_generic_kprobe; argument bytes follow. */

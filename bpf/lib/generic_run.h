@@ -92,6 +92,47 @@ static __always_inline int is_user(struct tg_arg_cfg *a, __u64 ptr)
 	return a->user == 1 || (a->user == 2 && ptr < TG_USER_MAX);
 }
 
+#ifdef TG_PATH_ARGS
+/* A file or path argument (a struct file * or struct path * in v) as a string at h->data[off]:
+ * s32 length (-1: none) + the path. A subprogram: the walk is verified once, not per argument. */
+static __noinline __u32 read_path_arg(struct tg_heap *h, __u32 off, __u64 v, __u32 type)
+{
+	struct dentry *dentry;
+	struct vfsmount *mnt;
+	__u32 err = 0, n = 0;
+	int pos;
+
+	if (!h)
+		return 0;
+	if (type == TG_T_FILE) {
+		struct file *f = (struct file *)v;
+
+		dentry = BPF_CORE_READ(f, f_path.dentry);
+		mnt = BPF_CORE_READ(f, f_path.mnt);
+	} else {
+		struct path *p = (struct path *)v;
+
+		dentry = BPF_CORE_READ(p, dentry);
+		mnt = BPF_CORE_READ(p, mnt);
+	}
+	if (!dentry || !mnt) {
+		*(__s32 *)&h->data[off & (TG_BUF - 1)] = -1;
+		return 0;
+	}
+	pos = tg_walk_path(dentry, mnt, h->pathbuf, &err);
+	if (pos >= 0 && pos < TG_PATH_BUF) {
+		n = TG_PATH_BUF - pos;
+		bpf_probe_read_kernel(&h->data[(off + 4) & (TG_BUF - 1)], tg_mask(n, 0xfff) /* TG_PATH_BUF - 1: tg_mask wants a literal */,
+				      &h->pathbuf[pos & (TG_PATH_BUF - 1)]);
+	} else {
+		h->data[(off + 4) & (TG_BUF - 1)] = '/'; /* the root itself */
+		n = 1;
+	}
+	*(__s32 *)&h->data[off & (TG_BUF - 1)] = n;
+	return n;
+}
+#endif
+
 struct tg_args_walk {
 	void *ctx;
 	struct tg_hook_cfg *cfg;
@@ -140,6 +181,17 @@ static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const
 		}
 		w->off = off + 4 + (n & (TG_STR_MAX - 1));
 		break;
+#ifdef TG_PATH_ARGS /* objects whose hooks can have file/path arguments (kprobe, LSM) */
+	case TG_T_FILE:
+	case TG_T_PATH:
+		n = read_path_arg(h, off, v, a->type);
+		if (n) {
+			h->off[i] = off + 4;
+			h->len[i] = n;
+		}
+		w->off = off + 4 + (n & (TG_STR_MAX - 1));
+		break;
+#endif
 	case TG_T_CHAR_BUF: {
 		__s64 size = TG_STR_MAX;
 
@@ -389,7 +441,7 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	__u64 pid_tgid = 0, size;
 	__u32 tgid = 0, all;
 	int post = 1, j, sig, have_proc = 0;
-	long err;
+	long err, ret = 0; /* ret: what the program returns (Override: the error) */
 
 	if (!cfg || !st || !h)
 		return 0;
@@ -479,11 +531,26 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 					st->signals++;
 				}
 				break;
+			case TG_ACT_GETURL:
+			case TG_ACT_DNSLOOKUP: /* user space performs it on the event: it must be sent */
+				h->hdr.action = act->id;
+				h->hdr.action_arg_id = act->arg;
+				break;
+			case TG_ACT_OVERRIDE:
+				h->hdr.action = act->id;
+				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
+				if (!mode || mode->monitor) {
+					st->monitor_skips++;
+				} else {
+					ret = (__s32)act->arg;
+					st->overrides++;
+				}
+				break;
 			}
 		}
 	}
 	if (!post)
-		return 0;
+		return ret;
 	if (!task) { /* no selectors: every run is sent */
 		task = (struct task_struct *)bpf_get_current_task();
 		pid_tgid = bpf_get_current_pid_tgid();
@@ -513,7 +580,7 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 		if (cfg->flags & TG_HOOK_RETURN)
 			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &h->hdr.common.ktime, BPF_ANY);
 	}
-	return 0;
+	return ret;
 }
 
 /* The return half (kretprobe, sys_exit): sent only for a thread whose entry was sent, with the

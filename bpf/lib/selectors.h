@@ -6,6 +6,7 @@
 #define TG_SELECTORS_H
 
 #include "generic.h"
+#include "path.h"
 
 #define TG_BUF 0x8000 /* argument bytes an event may carry; offsets are masked with TG_BUF - 1 */
 #define TG_USER_MAX 0x00007ffffffff000ULL /* x86_64: above this an address is the kernel's */
@@ -22,6 +23,7 @@ struct tg_heap {
 	char lk_spill[TG_STR_MATCH + 8];
 	struct tg_bin_key bk;
 	char bk_spill[BINARY_PATH_MAX];
+	char pathbuf[TG_PATH_BUF + 256]; /* file/path arguments, walked right-aligned */
 	__u32 dlen;
 	__u32 pad;
 };

@@ -17,6 +17,8 @@ sys.modules[_spec.name] = vm  # dataclasses look their module up there
 _spec.loader.exec_module(vm)
 
 IDS: list[str] = vm.collect()
+# the first test boots the VM and runs the whole suite (≈ 8 min under TCG)
+pytestmark = pytest.mark.timeout(vm.TIMEOUT_S + 120)
 
 
 @pytest.fixture(scope="module")

@@ -123,3 +123,39 @@ def test_refusals_name_the_path_and_the_reason(no_kprobes: None) -> None:
 
 def test_syscall_base_names() -> None:
     assert {K.syscall_base(c) for c in ("sys_write", "__x64_sys_write", "write")} == {"write"}
+
+
+OVERRIDE_HOOK = """  - call: security_inode_mkdir
+    syscall: false
+    args: [{index: 1, type: int}]
+    selectors:
+    - matchActions: [{action: Override, argError: -1}]
+"""
+
+
+def test_override_on_a_security_function_is_fmod_ret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(K.probes, "has_fmod_ret", lambda: True)
+    kp = kprobe(OVERRIDE_HOOK)
+    pl = K.place("p", kp)
+    # security_inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode): 3 slots
+    assert (pl.method, pl.entry, pl.target, pl.override) == (
+        "fmod_ret",
+        "generic_fmodret_24",
+        "security_inode_mkdir",
+        "fmod_ret",
+    )
+    assert K.resolve_args("p", kp, pl)[0].spec.offset == 8
+
+
+def test_override_refusals_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(K.probes, "has_fmod_ret", lambda: False)
+    with pytest.raises(PolicyError, match="requires fmod_ret programs, which this kernel lacks"):
+        K.place("spec.kprobes[0]", kprobe(OVERRIDE_HOOK))
+    other = kprobe(OVERRIDE_HOOK.replace("security_inode_mkdir", "vfs_mkdir"))
+    with pytest.raises(PolicyError, match=r"requires bpf_override_return \(CONFIG_BPF_KPROBE_OVERRIDE\)"):
+        K.place("spec.kprobes[0]", other)
+    sys_hook = kprobe(
+        OVERRIDE_HOOK.replace("security_inode_mkdir", "sys_mkdir").replace("syscall: false", "syscall: true")
+    )
+    with pytest.raises(PolicyError, match=r"selectors: Override on a syscall requires bpf_override_return"):
+        K.place("spec.kprobes[0]", sys_hook)

@@ -116,6 +116,26 @@ def test_nine_or_long_equal_values_use_the_hash_maps() -> None:
     assert "tg_str_short" not in out.maps and len(out.maps["tg_str_eq64"]) == 1
 
 
+def test_override_on_a_hook_that_can_returns_its_errno() -> None:
+    sels, _ = selectors("[{matchActions: [{action: Override, argError: -1}]}]")
+    out = K.compile_hook("spec.lsmhooks[0]", 1, ARGS, sels, override="lsm")
+    act = K._ACT.unpack_from(out.cfg, 80 + K.SELECTOR_SIZE - 3 * K._ACT.size)
+    assert act == (4, 0xFFFFFFFF, 0)  # TG_ACT_OVERRIDE, -1 as the kernel's u32
+    sels, _ = selectors("[{matchActions: [{action: Override, argError: 5}]}]")
+    with pytest.raises(PolicyError, match=r"argError: expected a negative errno, got 5"):
+        K.compile_hook("spec.lsmhooks[0]", 1, ARGS, sels, override="lsm")
+
+
+def test_get_url_and_dns_lookup_name_their_target_by_index() -> None:
+    out = compile_sel(
+        "[{matchActions: [{action: GetUrl, argUrl: 'http://x/y'}, {action: DnsLookup, argFqdn: a.example}]}]"
+    )
+    assert out.action_args == [("GetUrl", "http://x/y"), ("DnsLookup", "a.example")]
+    first = 80 + K.SELECTOR_SIZE - 3 * K._ACT.size
+    assert K._ACT.unpack_from(out.cfg, first) == (6, 0, 0)
+    assert K._ACT.unpack_from(out.cfg, first + K._ACT.size) == (7, 1, 0)
+
+
 def test_postfix_is_stored_reversed_and_binaries_by_selector() -> None:
     out = compile_sel(
         "[{matchArgs: [{index: 1, operator: Postfix, values: [.conf]}]}, "
@@ -178,7 +198,9 @@ def test_namespaces_host_ns_and_caps() -> None:
         ),
         ("[{matchArgs: [{index: 0, operator: InRange, values: ['5:1']}]}]", "values[0]", "min > max"),
         ("[{matchArgs: [{index: 0, operator: InMap, values: ['list:nope']}]}]", "spec.lists", "not defined"),
-        ("[{matchActions: [{action: Override, argError: -1}]}]", "matchActions[0].action", "not supported"),
+        ("[{matchActions: [{action: Override, argError: -1}]}]", "matchActions[0].action", "has neither"),
+        ("[{matchActions: [{action: TrackSock, argSock: 0}]}]", "matchActions[0].action", "not supported on"),
+        ("[{matchActions: [{action: GetUrl}]}]", "matchActions[0].argUrl", "GetUrl needs argUrl"),
         ("[{matchActions: [{action: NotifyEnforcer}]}]", "matchActions[0].action", "enforcer"),
         ("[{matchActions: [{action: Post, kernelStackTrace: true}]}]", "kernelStackTrace", "stack traces"),
         (

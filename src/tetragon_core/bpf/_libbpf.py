@@ -44,6 +44,7 @@ _prog_name = _fn("bpf_program__name", c_char_p, c_void_p)
 _prog_section = _fn("bpf_program__section_name", c_char_p, c_void_p)
 _prog_fd = _fn("bpf_program__fd", c_int, c_void_p)
 _prog_set_autoload = _fn("bpf_program__set_autoload", c_int, c_void_p, ctypes.c_bool)
+_prog_set_attach_target = _fn("bpf_program__set_attach_target", c_int, c_void_p, c_int, c_char_p)
 _prog_attach = _fn("bpf_program__attach", c_void_p, c_void_p)
 _prog_attach_tp = _fn("bpf_program__attach_tracepoint", c_void_p, c_void_p, c_char_p, c_char_p)
 _prog_attach_raw_tp = _fn("bpf_program__attach_raw_tracepoint", c_void_p, c_void_p, c_char_p)
@@ -261,6 +262,13 @@ def attach_tracepoint(prog: int, category: str, name: str) -> int:
 def attach_raw_tracepoint(prog: int, name: str) -> int:
     """Attach to raw tracepoint ``name``."""
     return _attached(_prog_attach_raw_tp(prog, name.encode()), f"raw tracepoint {name}")
+
+
+def set_attach_target(prog: int, func: str) -> None:
+    """Name the kernel function a BTF-attached program (fentry, fmod_ret, LSM) hooks, before load."""
+    rc = _prog_set_attach_target(prog, 0, func.encode())
+    if rc < 0:
+        raise BpfLoadError(f"{program_name(prog)}: no attach target {func!r}: {errmsg(-rc)}", -rc)
 
 
 def attach_kprobe(prog: int, retprobe: bool, func: str) -> int:

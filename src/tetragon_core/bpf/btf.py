@@ -44,6 +44,7 @@ class VmlinuxBtf:
         self._strs = data[hdr_len + str_off : hdr_len + str_off + str_len]
         self._offsets: list[int] = [0]  # id 0 is void
         self.typedefs: dict[str, int] = {}
+        self.funcs: dict[str, int] = {}
         raw = self._types_raw
         off = 0
         n = len(raw)
@@ -54,6 +55,8 @@ class VmlinuxBtf:
             self._offsets.append(off)
             if kind == TYPEDEF:
                 self.typedefs[self._str(name_off)] = len(self._offsets) - 1
+            elif kind == FUNC and name_off:
+                self.funcs[self._str(name_off)] = len(self._offsets) - 1
             off += 12 + _EXTRA_FIXED.get(kind, 0) + _EXTRA_PER.get(kind, 0) * vlen
 
     def _str(self, off: int) -> str:
@@ -99,6 +102,14 @@ class VmlinuxBtf:
         if self.type(proto).kind != FUNC_PROTO:
             return None
         return self.params(proto)[1:]
+
+    def func_args(self, name: str) -> list[int] | None:
+        """The parameter type ids of kernel function ``name`` (e.g. ``bpf_lsm_file_open``)."""
+        tid = self.funcs.get(name)
+        if tid is None:
+            return None
+        proto = self.type(tid).size_or_type
+        return self.params(proto) if self.type(proto).kind == FUNC_PROTO else None
 
     def describe(self, tid: int) -> str:
         """A C-ish spelling of a type, for messages (``struct linux_binprm *``)."""

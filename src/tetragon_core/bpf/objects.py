@@ -71,13 +71,15 @@ class BpfObject:
         autoload: set[str] | None = None,
         max_entries: dict[str, int] | None = None,
         rodata: dict[str, bytes] | None = None,
+        targets: dict[str, str] | None = None,
     ) -> BpfObject:
         """Open ``path``, reuse every map named in ``shared``, and load it into the kernel.
 
         ``autoload`` restricts which programs are loaded (by function name); ``max_entries``
         resizes this object's own maps before creation; ``rodata`` gives the contents of
         read-only data sections (``.rodata.<name>`` → bytes of exactly the section's size), which
-        the verifier then knows as constants.
+        the verifier then knows as constants; ``targets`` names the kernel function of a
+        BTF-attached program (program → function, e.g. an LSM hook) in place of its section's.
         """
         if not os.path.exists(path):
             raise BpfLoadError(f"BPF object {path} does not exist (was `make` run?)")
@@ -98,6 +100,9 @@ class BpfObject:
             if autoload is not None:
                 for p in lb.programs(ptr):
                     lb.set_autoload(p, lb.program_name(p) in autoload)
+            for p in lb.programs(ptr):
+                if targets and lb.program_name(p) in targets:
+                    lb.set_attach_target(p, targets[lb.program_name(p)])
             lb.load_object(ptr, os.path.basename(path))
         except BaseException:
             lb.close_object(ptr)

@@ -13,6 +13,7 @@ from tetragon_core.policy.kernel import ArgSpec
 # kernel type ids (bpf/lib/generic.h)
 T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 10, 11, 12, 13
 T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
+T_PATH, T_FILE = 15, 16  # struct path *, struct file *: their path, sent as a string
 #: where a pointer argument points (tg_arg_cfg.user)
 USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
 
@@ -40,7 +41,9 @@ INTS: dict[str, tuple[int, int, bool]] = {
 }
 STRINGS = {"string": T_STRING, "filename": T_FILENAME, "data_loc": T_DATA_LOC}
 #: types encoded as s32 length + bytes
-STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC})
+STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE})
+#: kernel objects read as their path (kprobe, LSM)
+PATHS = {"file": T_FILE, "path": T_PATH}
 
 
 @dataclass(frozen=True)

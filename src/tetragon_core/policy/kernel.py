@@ -33,8 +33,8 @@ HOOK_SEL_PROC = 0x8
 
 # Kernel ids (bpf/lib/generic.h)
 OP_IN, OP_NOTIN = 5, 6
-T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC = 6, 2, 14, 38
-STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC})
+T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE = 6, 2, 14, 38, 15, 16
+STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE})
 _INT_OPS = frozenset(
     {
         "Equal",
@@ -52,6 +52,8 @@ _INT_OPS = frozenset(
 )
 _STR_OPS = ("Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix")
 _ACTIONS = {"Post": 0, "Sigkill": 2, "NoPost": 8, "Signal": 9}
+_OVERRIDE = 4  # TG_ACT_OVERRIDE: the program returns argError (LSM, fmod_ret)
+_GETURL, _DNSLOOKUP = 6, 7  # TG_ACT_GETURL/DNSLOOKUP: performed by user space
 _SCOPES = {"thread": 0, "process": 1, "global": 2}
 SHORT_STR = 32  # tg_str_short: values shorter than this ...
 SHORT_VALS = 8  # ... and at most this many are compared in place
@@ -97,6 +99,8 @@ class CompiledHook:
     maps: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
     #: followChildren: (binary path, mbset bit) for tg_mbset_paths
     mbset: list[tuple[str, int]] = field(default_factory=list)
+    #: GetUrl/DnsLookup: (action, URL or FQDN) by the index the kernel puts in action_arg_id
+    action_args: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, name: str, key: bytes) -> None:
         self.maps.setdefault(name, {})[key] = b"\x01"
@@ -165,8 +169,14 @@ _LIST_FIELDS = (
 
 class _Compiler:
     def __init__(
-        self, args: Sequence[ArgSpec], host: HostInfo, lists: ListResolver, mbset_bit: BitAllocator | None
+        self,
+        args: Sequence[ArgSpec],
+        host: HostInfo,
+        lists: ListResolver,
+        mbset_bit: BitAllocator | None,
+        override: str = "",
     ) -> None:
+        self.override = override  # how this hook can override a return value ("" if it cannot)
         self.args = args
         self.host = host
         self.lists = lists
@@ -369,8 +379,29 @@ class _Compiler:
                     "NotifyEnforcer needs an enforcer (bpf_override_return or fmod_ret), "
                     "and no enforcer sensor is installed",
                 )
+            if a.action == "Override":
+                if not self.override:
+                    raise PolicyError(
+                        f"{p}.action",
+                        "Override needs bpf_override_return (absent here) or an fmod_ret/LSM hook; "
+                        "this hook has neither",
+                    )
+                if not -4095 <= a.arg_error < 0:
+                    raise PolicyError(f"{p}.argError", f"expected a negative errno, got {a.arg_error}")
+                out.append(_ACT.pack(_OVERRIDE, a.arg_error & 0xFFFFFFFF, 0))
+                continue
+            if a.action in ("GetUrl", "DnsLookup"):
+                # done by user space when the event arrives: the record names the argument
+                target = a.arg_url if a.action == "GetUrl" else a.arg_fqdn
+                if not target:
+                    what = "argUrl" if a.action == "GetUrl" else "argFqdn"
+                    raise PolicyError(f"{p}.{what}", f"{a.action} needs {what}")
+                self.out.action_args.append((a.action, target))
+                kid = _GETURL if a.action == "GetUrl" else _DNSLOOKUP
+                out.append(_ACT.pack(kid, len(self.out.action_args) - 1, 0))
+                continue
             if a.action not in _ACTIONS:
-                raise PolicyError(f"{p}.action", f"action {a.action!r} is not supported on tracepoints")
+                raise PolicyError(f"{p}.action", f"action {a.action!r} is not supported on this hook")
             for flag, what in (
                 (a.kernel_stack_trace, "kernelStackTrace"),
                 (a.user_stack_trace, "userStackTrace"),
@@ -444,8 +475,13 @@ def compile_hook(
     lists: ListResolver | None = None,
     flags: int = 0,
     mbset_bit: BitAllocator | None = None,
+    override: str = "",
 ) -> CompiledHook:
-    """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError."""
+    """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError.
+
+    ``override`` names how the hook can override its function's return (``lsm``, ``fmod_ret``);
+    without it an Override action is refused.
+    """
 
     def no_lists(name: str) -> list[int]:
         raise PolicyError(f"{path}.selectors", f"list {name!r} is not defined in spec.lists")
@@ -454,7 +490,7 @@ def compile_hook(
         raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
-    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit)
+    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override)
     expanded = [expand_macros(s, macros or {}) for s in selectors]
     sel_args = 0
     for s in expanded:

@@ -17,6 +17,7 @@ OUTCOMES = (
     "action_failed",
     "no_process",
     "output_failed",
+    "overrides",
 )
 
 

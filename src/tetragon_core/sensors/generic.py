@@ -145,6 +145,8 @@ class HookPlan:
     attach: Attach
     #: called once the object is loaded, before it is attached (e.g. to register the decoder)
     on_loaded: Callable[[], None] = lambda: None
+    #: program → kernel function, for BTF-attached programs (LSM hooks)
+    targets: Mapping[str, str] | None = None
 
 
 def load_hooks(
@@ -171,6 +173,7 @@ def load_hooks(
                 autoload=set(plan.programs),
                 max_entries={"tg_heap_map": lb.num_possible_cpus()},
                 rodata={".rodata.hook": plan.compiled.cfg},
+                targets=dict(plan.targets) if plan.targets else None,
             )
             hooks.append(Hook(obj, plan.programs, plan.attach, shared))
             obj.maps["tg_hook_mode_map"].update(_ZERO, _mode_value(mode))

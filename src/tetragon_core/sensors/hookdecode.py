@@ -9,11 +9,22 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from tetragon_core.events import KprobeArgument, KprobeTruncatedBytes, SyscallId
+from tetragon_core.events import KprobeArgument, KprobeFile, KprobePath, KprobeTruncatedBytes, SyscallId
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.sensors.useractions import DNSLOOKUP, GETURL, UserActions
 
-__all__ = ["ACTIONS", "HEADER", "DecodeError", "Header", "action_name", "decode_args", "header", "int_arg"]
+__all__ = [
+    "ACTIONS",
+    "HEADER",
+    "DecodeError",
+    "Header",
+    "action_name",
+    "decode_args",
+    "header",
+    "int_arg",
+    "user_action",
+]
 
 # msg_common(op, flags, pad, size, ktime) + current(pid, pad, ktime) + ns[10] + caps[3]
 # + func_id, retprobe_id, action, action_arg_id, tid, kernel_stack_id, user_stack_id
@@ -48,11 +59,22 @@ class DecodeError(ValueError):
 class Header:
     """The fields of a record's header that user space uses."""
 
-    __slots__ = ("action", "exec_ktime", "flags", "func_id", "ktime", "pid", "retprobe_id", "tid")
+    __slots__ = (
+        "action",
+        "action_arg_id",
+        "exec_ktime",
+        "flags",
+        "func_id",
+        "ktime",
+        "pid",
+        "retprobe_id",
+        "tid",
+    )
 
     def __init__(self, f: tuple[int, ...]) -> None:
         self.flags, self.ktime, self.pid, self.exec_ktime = f[1], f[3], f[4], f[5]
         self.func_id, self.retprobe_id, self.action, self.tid = f[19], f[20], f[21], f[23]
+        self.action_arg_id = f[22]
 
 
 def header(rec: bytes, what: str) -> Header:
@@ -60,6 +82,12 @@ def header(rec: bytes, what: str) -> Header:
     if len(rec) < HEADER.size:
         raise DecodeError(f"{what} record of {len(rec)} bytes is shorter than its header")
     return Header(HEADER.unpack_from(rec))
+
+
+def user_action(h: Header, action_args: Sequence[tuple[str, str]], actions: UserActions | None) -> None:
+    """Start the GetUrl/DnsLookup the kernel marked this event for (``action_arg_id``)."""
+    if actions is not None and h.action in (GETURL, DNSLOOKUP) and h.action_arg_id < len(action_args):
+        actions.perform(h.action, action_args[h.action_arg_id][1])
 
 
 def action_name(action: int) -> str:
@@ -94,7 +122,13 @@ def decode_args(what: str, args: Sequence[A.ResolvedArg], data: memoryview) -> l
             (ln,) = _I32.unpack_from(data, off)
             off += 4
             ln = max(ln, 0)
-            arg = KprobeArgument(string_arg=bytes(data[off : off + ln]).decode("utf-8", "replace"))
+            text = bytes(data[off : off + ln]).decode("utf-8", "replace")
+            if spec.type == A.T_FILE:
+                arg = KprobeArgument(file_arg=KprobeFile(path=text))
+            elif spec.type == A.T_PATH:
+                arg = KprobeArgument(path_arg=KprobePath(path=text))
+            else:
+                arg = KprobeArgument(string_arg=text)
             off += ln
         elif spec.type == A.T_CHAR_BUF:
             if off + 8 > n:

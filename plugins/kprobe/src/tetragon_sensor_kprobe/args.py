@@ -7,6 +7,9 @@ Three ways to run a hook (bpf/kprobe/bpf_generic_kprobe.c):
   only parameter points to the user pt_regs (the syscall convention: r10, not cx, is the 4th).
 - ``syscall_tp``: ``syscall: true`` on a kernel without kprobes; ``syscalls/sys_enter_<name>``
   (arguments are the record's u64 fields from offset 16) and ``sys_exit_<name>`` for the return.
+- ``fmod_ret``: a hook with an Override action on a ``security_*`` function, where the kernel has
+  no bpf_override_return: an fmod_ret program, whose return replaces the function's; argument *i*
+  is its BTF context slot *i*.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tetragon_core import probes
+from tetragon_core.bpf import btf as B
 from tetragon_core.policy import PolicyError
 from tetragon_core.policy.argtypes import (
     INTS,
+    PATHS,
     STRINGS,
     T_CHAR_BUF,
     T_INT,
     USER_BY_ADDRESS,
+    USER_KERNEL,
     USER_USER,
     ResolvedArg,
 )
@@ -35,7 +41,7 @@ _SYSCALL_REGS = (112, 104, 96, 56, 72, 64)
 _SYS_RECORD_ARGS = 16  # sys_enter_*: common fields (8), __syscall_nr (8), then the arguments
 _TP_SIZES = (64, 56, 48, 40, 32, 24, 16)
 #: types this build's kprobe sensor reads (the others are refused, naming the arg)
-SUPPORTED = (*INTS, *STRINGS, "char_buf")
+SUPPORTED = (*INTS, *STRINGS, "char_buf", *PATHS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Placement:
     ret: str = ""  # return program, when the hook has return: true
     ret_target: str = ""
     nargs: int = 6  # arguments the hook's function or syscall has
+    override: str = ""  # how an Override action is done ("" = it cannot be)
 
 
 def syscall_base(call: str) -> str:
@@ -59,8 +66,45 @@ def syscall_base(call: str) -> str:
     return call
 
 
+_FMODRET_SIZES = (48, 40, 32, 24, 16, 8)
+
+
+def _wants_override(kp: KProbeSpec) -> bool:
+    return any(a.action == "Override" for sel in kp.selectors for a in sel.match_actions)
+
+
+def _fmod_ret(path: str, kp: KProbeSpec) -> Placement:
+    """Override on a security_* function through fmod_ret; PolicyError naming what is missing."""
+    if not kp.call.startswith("security_"):
+        raise PolicyError(
+            f"{path}.call",
+            f"Override on {kp.call!r} requires bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which "
+            "this kernel lacks; fmod_ret can override security_* functions only",
+        )
+    if not probes.has_fmod_ret():
+        raise PolicyError(
+            f"{path}.call", f"Override on {kp.call!r} requires fmod_ret programs, which this kernel lacks"
+        )
+    params = B.vmlinux().func_args(kp.call)
+    if params is None:
+        raise PolicyError(f"{path}.call", f"{kp.call!r} is not a function of this kernel's BTF")
+    if kp.return_:
+        raise PolicyError(f"{path}.return", "return: true cannot be combined with an fmod_ret Override")
+    size = 8 * min(len(params), len(_REGS))
+    entry = next((f"generic_fmodret_{n}" for n in _FMODRET_SIZES if n <= size), "generic_fmodret")
+    return Placement("fmod_ret", kp.call, entry, kp.call, nargs=len(params), override="fmod_ret")
+
+
 def place(path: str, kp: KProbeSpec) -> Placement:
     """Where ``kp`` attaches on this kernel; PolicyError (naming the missing feature) if nowhere."""
+    if _wants_override(kp) and not kp.syscall:
+        return _fmod_ret(path, kp)
+    if _wants_override(kp):
+        raise PolicyError(
+            f"{path}.selectors",
+            "Override on a syscall requires bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this "
+            "kernel lacks",
+        )
     if not kp.syscall:
         if not probes.has_kprobes():
             raise PolicyError(
@@ -95,6 +139,8 @@ def place(path: str, kp: KProbeSpec) -> Placement:
 def _offset(pl: Placement, index: int) -> int:
     if pl.method == "syscall_tp":
         return _SYS_RECORD_ARGS + 8 * index
+    if pl.method == "fmod_ret":
+        return 8 * index
     return (_REGS if pl.method == "kprobe" else _SYSCALL_REGS)[index]
 
 
@@ -104,12 +150,15 @@ def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
     if a.return_copy:
         raise PolicyError(f"{p}.returnCopy", "returnCopy is not supported by the kprobe sensor yet")
     off = _offset(pl, a.index)
-    user = USER_USER if pl.method != "kprobe" else USER_BY_ADDRESS
+    kernel_fn = pl.method in ("kprobe", "fmod_ret")
+    user = USER_BY_ADDRESS if kernel_fn else USER_USER
     if a.type in INTS:
         tid, size, signed = INTS[a.type]
         return ArgSpec(tid, off, size, is_signed=signed)
-    if a.type == "string" or (a.type == "filename" and pl.method != "kprobe"):  # a char *
+    if a.type == "string" or (a.type == "filename" and not kernel_fn):  # a char *
         return ArgSpec(STRINGS["string"], off, 8, user=user)
+    if a.type in PATHS and kernel_fn:
+        return ArgSpec(PATHS[a.type], off, 8, user=USER_KERNEL)
     if a.type == "char_buf":
         if not 1 <= a.size_arg_index <= nargs:
             raise PolicyError(

@@ -29,7 +29,9 @@ from tetragon_core.sensors.hookdecode import (
     decode_args,
     header,
     int_arg,
+    user_action,
 )
+from tetragon_core.sensors.useractions import UserActions
 
 __all__ = ["KprobeDecoder", "KprobeInfo"]
 
@@ -48,14 +50,21 @@ class KprobeInfo:
     ret: ArgSpec | None = None  # set when the hook has return: true
     message: str = ""
     tags: list[str] = field(default_factory=list)
+    action_args: list[tuple[str, str]] = field(default_factory=list)  # GetUrl/DnsLookup targets
 
 
 class KprobeDecoder:
     """The op's decoder: returns the event, None while an entry waits, or a list when waiting
     entries are given up together with the current record's event."""
 
-    def __init__(self, hooks: dict[int, KprobeInfo], registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        hooks: dict[int, KprobeInfo],
+        registry: Registry | None = None,
+        actions: UserActions | None = None,
+    ) -> None:
         self.hooks = hooks
+        self.actions = actions
         self._pending: OrderedDict[tuple[int, int, int], tuple[int, HookMessage]] = OrderedDict()
         reg = registry or Registry()
         self._errors = reg.counter(
@@ -91,6 +100,7 @@ class KprobeDecoder:
         return stale + ([out] if out is not None else [])
 
     def _entry(self, h: Header, info: KprobeInfo, data: memoryview) -> HookMessage | None:
+        user_action(h, info.action_args, self.actions)
         ev = ProcessKprobe(
             function_name=info.function_name,
             args=decode_args(info.function_name, info.args, data),

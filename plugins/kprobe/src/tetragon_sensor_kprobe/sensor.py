@@ -17,6 +17,7 @@ from tetragon_core.process.messages import MSG_OP_GENERIC_KPROBE
 from tetragon_core.process.namespaces import read_host_namespaces
 from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
 from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
+from tetragon_core.sensors.useractions import UserActions
 from tetragon_sensor_kprobe.args import Placement, place, resolve_args, return_spec
 from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo
 
@@ -27,7 +28,9 @@ _HOOK_RETURN = 0x10  # TG_HOOK_RETURN (bpf/lib/generic.h)
 
 def _attacher(pl: Placement) -> Any:
     def attach(obj: BpfObject) -> None:
-        if pl.method == "syscall_tp":
+        if pl.method == "fmod_ret":
+            obj.attach(pl.entry)
+        elif pl.method == "syscall_tp":
             obj.attach_tracepoint(pl.entry, "syscalls", pl.target)
             if pl.ret:
                 obj.attach_tracepoint(pl.ret, "syscalls", pl.ret_target)
@@ -66,7 +69,7 @@ class KprobeSensor(Sensor):
 
     def load(self, ctx: SensorContext) -> None:
         """Nothing to load until a policy asks for a kprobe; the merge counters are registered."""
-        self._decoder = KprobeDecoder(self._hooks, ctx.registry)
+        self._decoder = KprobeDecoder(self._hooks, ctx.registry, UserActions(ctx.registry))
 
     def forget(self, ids: Sequence[int]) -> None:
         with self._lock:
@@ -108,11 +111,21 @@ class KprobeSensor(Sensor):
                 lists=lists,
                 flags=_HOOK_RETURN if ret is not None else 0,
                 mbset_bit=fol.take if fol.available else None,
+                override=pl.override,
             )
-            info = KprobeInfo(policy.name, pl.function_name, resolved, ret, kp.message, list(kp.tags))
+            info = KprobeInfo(
+                policy.name, pl.function_name, resolved, ret, kp.message, list(kp.tags), compiled.action_args
+            )
             programs = [pl.entry, pl.ret] if pl.ret else [pl.entry]
+            targets = {pl.entry: pl.target} if pl.method == "fmod_ret" else None
             plans.append(
-                HookPlan(compiled, programs, _attacher(pl), on_loaded=self._register(hook_id, info, pl))
+                HookPlan(
+                    compiled,
+                    programs,
+                    _attacher(pl),
+                    on_loaded=self._register(hook_id, info, pl),
+                    targets=targets,
+                )
             )
         obj_path = str(files("tetragon_sensor_kprobe") / "bpf" / "bpf_generic_kprobe.o")
         return load_hooks(ctx, "spec.kprobes", obj_path, plans, mode, fol, lambda: self.forget(ids))

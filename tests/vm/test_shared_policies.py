@@ -1,0 +1,53 @@
+"""Every shared example policy on a kernel with kprobes, fmod_ret and BPF LSM: it attaches, or it
+is refused with its YAML path and the reason. Through the gRPC API from this process (a tetra
+process per call costs seconds under TCG)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from grpclib.exceptions import GRPCError
+
+from tests.kernel.test_tracepoint_policies import start
+from tetragon_core.api.tetragon import sensors_pb2
+from tetragon_core.cli.grpc_client import unary
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "policies"
+
+
+def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) -> None:
+    _agent, tetra, _ = start(start_agent)
+
+    async def call(rpc: str, req: Any) -> Any:
+        return await unary(tetra.addr, rpc, req, getattr(sensors_pb2, f"{rpc}Response"), 60)
+
+    async def run() -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        for f in sorted(p for p in SHARED.rglob("*") if p.suffix in (".yaml", ".yml")):
+            try:
+                await call("AddTracingPolicy", sensors_pb2.AddTracingPolicyRequest(yaml=f.read_text()))
+            except GRPCError as e:  # registered with its load error, or not parsed at all
+                assert "failed to load" in (e.message or ""), (f.name, e.message)
+            listed = await call("ListTracingPolicies", sensors_pb2.ListTracingPoliciesRequest())
+            (p,) = listed.policies
+            out[f.name] = (sensors_pb2.TracingPolicyState.Name(p.state), p.error)
+            await call("DeleteTracingPolicy", sensors_pb2.DeleteTracingPolicyRequest(name=p.name))
+        return out
+
+    states = asyncio.run(run())
+    assert len(states) == 43
+    enabled = sorted(f for f, (st, _) in states.items() if st == "TP_STATE_ENABLED")
+    for f, (st, err) in states.items():
+        if st != "TP_STATE_ENABLED":
+            assert st == "TP_STATE_LOAD_ERROR" and re.match(r"spec\.\w+", err), (f, st, err)
+    # what this kernel has, these use: syscall kprobes, kernel-function kprobes with file args,
+    # fmod_ret Override, BPF LSM
+    want = {"write.yaml", "sys_setuid.yaml", "override-security.yaml", "lsm_file_open.yaml"}
+    assert want <= set(enabled), {f: states[f] for f in want}
+    print(f"\n{len(enabled)} of 43 enabled: {enabled}")
+    for f, (st, err) in sorted(states.items()):
+        if st != "TP_STATE_ENABLED":
+            print(f"  {f}: {err}")
