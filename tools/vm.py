@@ -40,7 +40,7 @@ VM_TESTS = (
     "tests/kernel/test_kprobe_policies.py",
 )
 #: the whole run (boot included) may take this long; TCG runs Python ~10x slower than the host
-TIMEOUT_S = 1200
+TIMEOUT_S = 1500
 
 
 class VmError(Exception):
