@@ -40,7 +40,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 stamp=.venv/.tetragon-installed
 extras=test
-((VM)) && extras=test,vm
+if ((VM)) || grep -qs vm "$stamp"; then extras=test,vm; fi  # once installed, the VM extra stays
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp
       || plugins/kprobe/pyproject.toml -nt $stamp || plugins/lsm/pyproject.toml -nt $stamp
       || $(cat "$stamp") != "$extras" ]]; then
