@@ -153,6 +153,8 @@ static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const
 	h->val[i] = v;
 	h->len[i] = -1;
 	switch (a->type) {
+	case TG_T_NOP:
+		break;
 	case TG_T_STRING:
 	case TG_T_FILENAME:
 	case TG_T_DATA_LOC:

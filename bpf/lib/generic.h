@@ -39,6 +39,7 @@
 #define TG_T_PATH 15 /* struct path *: its path, encoded as a string */
 #define TG_T_FILE 16 /* struct file *: the path of its f_path, encoded as a string */
 #define TG_T_DATA_LOC 38
+#define TG_T_NOP 99 /* not read and not sent (Tetragon's nop) */
 
 /* Operators: Tetragon's kernel op ids. */
 #define TG_OP_GT 1

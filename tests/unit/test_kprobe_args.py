@@ -106,6 +106,8 @@ def test_refusals_name_the_path_and_the_reason(no_kprobes: None) -> None:
     fd = kprobe("  - call: fd_install\n    syscall: false\n")
     with pytest.raises(PolicyError, match=r"spec.kprobes\[0\].call: 'fd_install' requires kprobes"):
         K.place("spec.kprobes[0]", fd)
+    with pytest.raises(PolicyError, match=r"call: 'list:x': a hook per list entry is not supported"):
+        K.place("spec.kprobes[0]", K.KProbeSpec(call="list:x"))
     nope = kprobe("  - call: sys_nosuch\n")
     with pytest.raises(PolicyError, match="no syscalls/sys_enter_nosuch tracepoint"):
         K.place("spec.kprobes[0]", nope)
@@ -159,3 +161,17 @@ def test_override_refusals_name_what_is_missing(monkeypatch: pytest.MonkeyPatch)
     )
     with pytest.raises(PolicyError, match=r"selectors: Override on a syscall requires bpf_override_return"):
         K.place("spec.kprobes[0]", sys_hook)
+
+
+def test_a_nop_argument_is_neither_read_nor_reported(with_kprobes: None) -> None:
+    from tetragon_core.sensors.hookdecode import decode_args
+
+    kp = kprobe(
+        "  - call: security_mmap_file\n    syscall: false\n"
+        "    args: [{index: 2, type: nop}, {index: 1, type: uint32}]\n"
+    )
+    args = K.resolve_args("p", kp, K.place("p", kp))
+    assert [a.spec.type for a in args] == [A.T_NOP, A.T_U32]
+    # the kernel wrote only the uint32 (8 bytes): the nop has no bytes and no event entry
+    got = decode_args("security_mmap_file", args, memoryview((5).to_bytes(8, "little")))
+    assert [a.uint_arg for a in got] == [5]

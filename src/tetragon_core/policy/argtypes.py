@@ -14,6 +14,7 @@ from tetragon_core.policy.kernel import ArgSpec
 T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 10, 11, 12, 13
 T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
 T_PATH, T_FILE = 15, 16  # struct path *, struct file *: their path, sent as a string
+T_NOP = 99  # nop: neither read nor reported
 #: where a pointer argument points (tg_arg_cfg.user)
 USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
 

@@ -34,6 +34,7 @@ HOOK_SEL_PROC = 0x8
 # Kernel ids (bpf/lib/generic.h)
 OP_IN, OP_NOTIN = 5, 6
 T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE = 6, 2, 14, 38, 15, 16
+T_NOP = 99
 STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE})
 _INT_OPS = frozenset(
     {
@@ -301,6 +302,10 @@ class _Compiler:
                 f"{path}.index", f"the hook has {len(self.args)} args; index {f.index} names none"
             )
         arg = self.args[f.index]
+        if arg.type == T_NOP:
+            raise PolicyError(
+                f"{path}.index", f"argument {f.index} is a nop: it is not read, so not filtered"
+            )
         is_str = arg.type in STRING_TYPES
         kop = c.ARG_OPERATORS[op]
         if is_str:

@@ -116,6 +116,8 @@ def decode_args(what: str, args: Sequence[A.ResolvedArg], data: memoryview) -> l
     n = len(data)
     for ra in args:
         spec = ra.spec
+        if spec.type == A.T_NOP:  # not read by the kernel, not reported
+            continue
         if spec.type in A.STRING_IDS:
             if off + 4 > n:
                 raise DecodeError(f"{what}: record ends inside a string argument")

@@ -25,6 +25,7 @@ from tetragon_core.policy.argtypes import (
     STRINGS,
     T_CHAR_BUF,
     T_INT,
+    T_NOP,
     USER_BY_ADDRESS,
     USER_KERNEL,
     USER_USER,
@@ -41,7 +42,7 @@ _SYSCALL_REGS = (112, 104, 96, 56, 72, 64)
 _SYS_RECORD_ARGS = 16  # sys_enter_*: common fields (8), __syscall_nr (8), then the arguments
 _TP_SIZES = (64, 56, 48, 40, 32, 24, 16)
 #: types this build's kprobe sensor reads (the others are refused, naming the arg)
-SUPPORTED = (*INTS, *STRINGS, "char_buf", *PATHS)
+SUPPORTED = (*INTS, *STRINGS, "char_buf", *PATHS, "nop")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ def _fmod_ret(path: str, kp: KProbeSpec) -> Placement:
 
 def place(path: str, kp: KProbeSpec) -> Placement:
     """Where ``kp`` attaches on this kernel; PolicyError (naming the missing feature) if nowhere."""
+    if kp.call.startswith("list:"):
+        raise PolicyError(
+            f"{path}.call", f"{kp.call!r}: a hook per list entry is not supported by the kprobe sensor yet"
+        )
     if _wants_override(kp) and not kp.syscall:
         return _fmod_ret(path, kp)
     if _wants_override(kp):
@@ -150,6 +155,8 @@ def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
     if a.return_copy:
         raise PolicyError(f"{p}.returnCopy", "returnCopy is not supported by the kprobe sensor yet")
     off = _offset(pl, a.index)
+    if a.type == "nop":
+        return ArgSpec(T_NOP, off, 8)
     kernel_fn = pl.method in ("kprobe", "fmod_ret")
     user = USER_BY_ADDRESS if kernel_fn else USER_USER
     if a.type in INTS:

@@ -14,7 +14,7 @@ from tetragon_core.bpf import btf as B
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.events import ProcessLsm
 from tetragon_core.policy import PolicyError, TracingPolicy
-from tetragon_core.policy.argtypes import INTS, PATHS, STRINGS, T_STRING, USER_KERNEL, ResolvedArg
+from tetragon_core.policy.argtypes import INTS, PATHS, STRINGS, T_NOP, T_STRING, USER_KERNEL, ResolvedArg
 from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
 from tetragon_core.policy.lists import list_resolver
 from tetragon_core.policy.model import LsmHookSpec
@@ -67,7 +67,9 @@ def resolve_args(path: str, lh: LsmHookSpec, nparams: int) -> list[ResolvedArg]:
         if not 0 <= a.index < min(nparams, _MAX_PARAMS):
             raise PolicyError(f"{p}.index", f"LSM hook {lh.hook} has {nparams} arguments")
         off = 8 * a.index
-        if a.type in INTS:
+        if a.type == "nop":
+            spec = ArgSpec(T_NOP, off, 8)
+        elif a.type in INTS:
             tid, size, signed = INTS[a.type]
             spec = ArgSpec(tid, off, size, is_signed=signed)
         elif a.type in PATHS:
@@ -75,7 +77,7 @@ def resolve_args(path: str, lh: LsmHookSpec, nparams: int) -> list[ResolvedArg]:
         elif a.type in STRINGS and a.type != "data_loc":
             spec = ArgSpec(T_STRING, off, 8, user=USER_KERNEL)
         else:
-            supported = ", ".join((*INTS, *PATHS, "string"))
+            supported = ", ".join((*INTS, *PATHS, "string", "nop"))
             raise PolicyError(
                 f"{p}.type", f"type {a.type!r} is not supported on LSM hooks (supported: {supported})"
             )
