@@ -83,8 +83,9 @@ static __always_inline int is_user(struct tg_arg_cfg *a, __u64 ptr)
 }
 
 #ifdef TG_PATH_ARGS
-/* A file or path argument (a struct file * or struct path * in v) as a string at h->data[off]:
- * s32 length (-1: none) + the path. A subprogram: the walk is verified once, not per argument. */
+/* A file or path argument (a struct file * or struct path * in v) at h->data[off]: s32 length
+ * (-1: none) + the path, then u32 flags (1: components were cut) and u32 the inode's mode. A
+ * subprogram: the walk is verified once, not per argument. Returns the path's length. */
 static __noinline __u32 read_path_arg(struct tg_heap *h, __u32 off, __u64 v, __u32 type)
 {
 	struct dentry *dentry;
@@ -107,6 +108,7 @@ static __noinline __u32 read_path_arg(struct tg_heap *h, __u32 off, __u64 v, __u
 	}
 	if (!dentry || !mnt) {
 		*(__s32 *)&h->data[off & (TG_BUF - 1)] = -1;
+		*(__u64 *)&h->data[(off + 4) & (TG_BUF - 1)] = 0;
 		return 0;
 	}
 	pos = tg_walk_path(dentry, mnt, h->pathbuf, &err);
@@ -119,8 +121,12 @@ static __noinline __u32 read_path_arg(struct tg_heap *h, __u32 off, __u64 v, __u
 		n = 1;
 	}
 	*(__s32 *)&h->data[off & (TG_BUF - 1)] = n;
+	*(__u32 *)&h->data[(off + 4 + n) & (TG_BUF - 1)] = err ? 1 : 0;
+	*(__u32 *)&h->data[(off + 8 + n) & (TG_BUF - 1)] = BPF_CORE_READ(dentry, d_inode, i_mode);
 	return n;
 }
+
+#include "structargs.h"
 #endif
 
 struct tg_args_walk {
@@ -176,13 +182,73 @@ static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const
 #ifdef TG_PATH_ARGS /* objects whose hooks can have file/path arguments (kprobe, LSM) */
 	case TG_T_FILE:
 	case TG_T_PATH:
-		n = read_path_arg(h, off, v, a->type);
+	case TG_T_LINUX_BINPRM:
+		if (a->type == TG_T_LINUX_BINPRM)
+			n = read_binprm(h, off, (struct linux_binprm *)v);
+		else
+			n = read_path_arg(h, off, v, a->type);
 		if (n) {
 			h->off[i] = off + 4;
 			h->len[i] = n;
 		}
-		w->off = off + 4 + (n & (TG_STR_MAX - 1));
+		w->off = off + 12 + (n & (TG_STR_MAX - 1));
 		break;
+	case TG_T_SOCK:
+	case TG_T_SOCKET:
+	case TG_T_SKB:
+	case TG_T_SOCKADDR:
+		if (a->type == TG_T_SKB)
+			read_skb(h, off, (struct sk_buff *)v);
+		else if (a->type == TG_T_SOCKADDR)
+			read_sockaddr(h, off, (void *)v);
+		else if (a->type == TG_T_SOCKET)
+			read_sock(h, off, v ? BPF_CORE_READ((struct socket *)v, sk) : 0);
+		else
+			read_sock(h, off, (struct sock *)v);
+		h->off[i] = off;
+		h->len[i] = TG_NET_SIZE;
+		w->off = off + TG_NET_SIZE;
+		break;
+	case TG_T_CRED:
+		read_cred_arg(h, off, (const struct cred *)v);
+		w->off = off + sizeof(struct msg_cred);
+		break;
+	case TG_T_MODULE:
+	case TG_T_LOAD_INFO:
+		read_module(h, off, v, a->type);
+		w->off = off + sizeof(struct tg_module);
+		break;
+	case TG_T_BPF_ATTR:
+		read_bpf_attr(h, off, (union bpf_attr *)v);
+		w->off = off + sizeof(struct tg_bpf_attr);
+		break;
+	case TG_T_KERNEL_CAP_T:
+	case TG_T_CAP_INH:
+	case TG_T_CAP_PRM:
+	case TG_T_CAP_EFF: { /* a kernel_cap_t *: the 8 bytes it points to, which filters see too */
+		__u64 caps = v ? read_cap((const kernel_cap_t *)v) : 0;
+
+		h->val[i] = caps;
+		*(__u64 *)&h->data[off & (TG_BUF - 1)] = caps;
+		w->off = off + 8;
+		break;
+	}
+	case TG_T_CHAR_IOVEC: {
+		__s64 cnt = 0;
+
+		if (a->size_arg >= 1 && a->size_arg <= TG_MAX_ARGS) {
+			__u32 k = tg_mask(a->size_arg - 1, 7);
+
+			if (k >= TG_MAX_ARGS)
+				k = 0;
+			cnt = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
+		}
+		n = read_iovec(h, off, (struct iovec *)v, cnt);
+		h->off[i] = off + 8;
+		h->len[i] = n;
+		w->off = off + 8 + (n & 0x1fff);
+		break;
+	}
 #endif
 	case TG_T_CHAR_BUF: {
 		__s64 size = TG_STR_MAX;
@@ -194,7 +260,7 @@ static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const
 				k = 0;
 			size = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
 		}
-		n = size < 0 ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
+		n = size < 0 || a->ret_copy ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
 		r = 0;
 		if (n) {
 			if (is_user(a, v))

@@ -40,6 +40,21 @@
 #define TG_T_FILE 16 /* struct file *: the path of its f_path, encoded as a string */
 #define TG_T_DATA_LOC 38
 #define TG_T_NOP 99 /* not read and not sent (Tetragon's nop) */
+#define TG_T_CHAR_IOVEC 3
+#define TG_T_SKB 5
+#define TG_T_SOCK 7
+#define TG_T_CRED 8
+#define TG_T_BPF_ATTR 19
+#define TG_T_CAPABILITY 23
+#define TG_T_LOAD_INFO 26
+#define TG_T_MODULE 27
+#define TG_T_KERNEL_CAP_T 33
+#define TG_T_CAP_INH 34
+#define TG_T_CAP_PRM 35
+#define TG_T_CAP_EFF 36
+#define TG_T_LINUX_BINPRM 37
+#define TG_T_SOCKADDR 40
+#define TG_T_SOCKET 41
 
 /* Operators: Tetragon's kernel op ids. */
 #define TG_OP_GT 1
@@ -55,6 +70,21 @@
 #define TG_OP_MASK 12
 #define TG_OP_NOTPREFIX 26
 #define TG_OP_NOTPOSTFIX 27
+#define TG_OP_SADDR 13
+#define TG_OP_DADDR 14
+#define TG_OP_SPORT 15
+#define TG_OP_DPORT 16
+#define TG_OP_PROTOCOL 17
+#define TG_OP_NOTSPORT 18
+#define TG_OP_NOTDPORT 19
+#define TG_OP_SPORTPRIV 20
+#define TG_OP_NOTSPORTPRIV 21
+#define TG_OP_DPORTPRIV 22
+#define TG_OP_NOTDPORTPRIV 23
+#define TG_OP_NOTSADDR 24
+#define TG_OP_NOTDADDR 25
+#define TG_OP_FAMILY 28
+#define TG_OP_STATE 29
 #define TG_OP_INRANGE 31
 #define TG_OP_NOTINRANGE 32
 
@@ -66,6 +96,8 @@
 #define TG_ACT_DNSLOOKUP 7
 #define TG_ACT_NOPOST 8
 #define TG_ACT_SIGNAL 9
+#define TG_ACT_TRACKSOCK 10
+#define TG_ACT_UNTRACKSOCK 11
 #define TG_ACT_NOTIFY_ENFORCER 12
 
 #define TG_RL_SCOPE_THREAD 0
@@ -86,11 +118,13 @@
 #define TG_HOOK_SEL_PROC 0x8   /* some selector needs the process (binaries, followForks, changes) */
 #define TG_HOOK_EARLY_HDR (TG_HOOK_SEL_PROC | TG_HOOK_SEL_NSCAPS) /* selectors fill the header */
 #define TG_HOOK_RETURN 0x10 /* a return probe follows: a sent entry marks its thread */
+#define TG_HOOK_SOCK_ARGS 0x20 /* sock/socket arguments: a tracked socket's owner is the process */
 
 /* msg_common.flags (Tetragon's) */
 #define TG_MSG_PROCESS_NOT_FOUND 0x10
 #define TG_MSG_RETURN 0x1 /* the return half of a kprobe/kretprobe pair */
 #define TG_MSG_ACTION_FAILED 0x20
+#define TG_MSG_RETURN_FILTERED 0x40 /* matchReturnArgs rejected the return: drop the waiting entry */
 
 struct tg_arg_cfg {
 	__u32 type;
@@ -99,7 +133,7 @@ struct tg_arg_cfg {
 	__u8 is_signed;
 	__u8 size_arg;	 /* char_buf: 1-based position of the argument holding the length, or 0 */
 	__u8 user;	 /* 1: pointer into user memory, 0: kernel, 2: decide by address */
-	__u8 pad;
+	__u8 ret_copy;	 /* char_buf with returnCopy: read at return, not at entry */
 };
 
 struct tg_pid_filter {
@@ -157,6 +191,22 @@ struct tg_selector {
 	struct tg_action act[TG_MAX_ACTIONS];
 };
 
+/* The return half (return: true): the value's type, the matchReturnArgs of each selector (the
+ * one whose entry matched applies), returnCopy, and returnArgAction. */
+#define TG_MAX_RET_FILTERS 2
+#define TG_RET_FID 32 /* filter ids of matchReturnArgs: TG_RET_FID + sel * 2 + j */
+#define TG_RET_TRACKSOCK 1
+#define TG_RET_UNTRACKSOCK 2
+struct tg_ret_cfg {
+	__u32 type; /* TG_T_* of the value: an integer, or a kernel object the value points to */
+	__u32 is_signed;
+	__u32 copy;	 /* returnCopy: 1 + the argument whose buffer is read at return, 0: none */
+	__u32 action;	 /* returnArgAction: TG_RET_TRACKSOCK / TG_RET_UNTRACKSOCK, 0: none */
+	__u32 nfilt[TG_MAX_SELECTORS];
+	__u32 pad;
+	struct tg_arg_filter filt[TG_MAX_SELECTORS][TG_MAX_RET_FILTERS];
+};
+
 struct tg_hook_cfg {
 	__u32 hook_id; /* the core's id for this hook: tells user space how to decode the event */
 	__u32 nargs;
@@ -165,6 +215,7 @@ struct tg_hook_cfg {
 	struct tg_arg_cfg args[TG_MAX_ARGS];
 	__u32 sel_args; /* bit per argument some selector looks at: read before the selectors */
 	struct tg_selector sel[TG_MAX_SELECTORS];
+	struct tg_ret_cfg ret;
 };
 
 /* Written separately so that switching enforce/monitor is one atomic word. */
@@ -237,6 +288,7 @@ struct tg_str_key128 {
 #define TG_SHORT_STR 32
 #define TG_SHORT_VALS 8
 #define TG_STR_INLINE 2 /* tg_arg_filter.is_str: the values are in tg_str_short */
+#define TG_ARG_NET 3	 /* tg_arg_filter.is_str: a network operator on a tg_net (structargs.h) */
 struct tg_str_short {
 	__u32 n;
 	__u32 pad;

@@ -11,12 +11,28 @@
 /* Threads whose entry event was sent and whose return event is due (TG_HOOK_RETURN): pid_tgid →
  * the entry's ktime, which both halves carry as retprobe_id so that user space pairs them. A
  * return whose entry the selectors rejected finds nothing here and sends nothing. */
+struct tg_ret_entry {
+	__u64 ktime;
+	__u64 copy_ptr; /* returnCopy: the buffer the argument pointed to at entry */
+	__u32 sel;	/* the selector that matched (its matchReturnArgs apply), >= TG_MAX_SELECTORS: none */
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct tg_ret_entry);
 } tg_ret_pending SEC(".maps");
+
+/* TrackSock: a socket's owner (struct sock * -> the process that created it), so that events on
+ * it in another context (softirq, a kernel thread) are reported for that process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct msg_execve_key);
+} tg_socktrack SEC(".maps");
 
 struct tg_sel_walk {
 	struct tg_hook_cfg *cfg;
@@ -120,6 +136,11 @@ static __always_inline int match_selector(struct tg_sel_walk *w, __u32 i)
 			__u32 fid = i * TG_MAX_ARGS + j;
 			int ok;
 
+#ifdef TG_PATH_ARGS
+			if (f->is_str == TG_ARG_NET)
+				ok = match_net(f, fid, h, h->off[a]);
+			else
+#endif
 			if (f->is_str)
 				ok = match_str(f, fid, h, h->off[a], h->len[a]);
 			else
@@ -199,6 +220,68 @@ static __always_inline struct execve_map_value *lookup_proc(struct tg_heap *h, s
 	}
 	return proc;
 }
+
+#ifdef TG_PATH_ARGS
+/* A sock or socket argument whose socket is tracked (TrackSock): the event is its owner's. */
+static __always_inline void owner_of_sock(struct tg_hook_cfg *cfg, struct tg_heap *h)
+{
+	struct msg_execve_key *owner;
+	__u64 sk;
+	int i;
+
+	for (i = 0; i < TG_MAX_ARGS; i++) {
+		if (i >= cfg->nargs)
+			break;
+		if (cfg->args[i].type != TG_T_SOCK && cfg->args[i].type != TG_T_SOCKET)
+			continue;
+		sk = h->val[i];
+		if (cfg->args[i].type == TG_T_SOCKET && sk)
+			sk = (__u64)BPF_CORE_READ((struct socket *)sk, sk);
+		owner = bpf_map_lookup_elem(&tg_socktrack, &sk);
+		if (owner) {
+			h->hdr.current = *owner;
+			h->hdr.common.flags &= ~TG_MSG_PROCESS_NOT_FOUND;
+			return;
+		}
+	}
+}
+
+/* The return value as the kernel object it points to, after its 8 bytes; returns the new end. */
+static __always_inline __u32 encode_ret_object(struct tg_heap *h, __u32 type, __u64 v)
+{
+	__u32 n;
+
+	h->off[0] = 8;
+	switch (type) {
+	case TG_T_FILE:
+	case TG_T_PATH:
+		n = read_path_arg(h, 8, v, type);
+		h->off[0] = 12;
+		h->len[0] = n;
+		return 20 + (n & (TG_STR_MAX - 1));
+	case TG_T_SOCK:
+	case TG_T_SOCKET:
+		read_sock(h, 8, type == TG_T_SOCKET && v ? BPF_CORE_READ((struct socket *)v, sk) : (struct sock *)v);
+		h->len[0] = TG_NET_SIZE;
+		return 8 + TG_NET_SIZE;
+	case TG_T_SKB:
+		read_skb(h, 8, (struct sk_buff *)v);
+		h->len[0] = TG_NET_SIZE;
+		return 8 + TG_NET_SIZE;
+	case TG_T_CRED:
+		read_cred_arg(h, 8, (const struct cred *)v);
+		return 8 + sizeof(struct msg_cred);
+	case TG_T_MODULE:
+	case TG_T_LOAD_INFO:
+		read_module(h, 8, v, type);
+		return 8 + sizeof(struct tg_module);
+	case TG_T_BPF_ATTR:
+		read_bpf_attr(h, 8, (union bpf_attr *)v);
+		return 8 + sizeof(struct tg_bpf_attr);
+	}
+	return 8;
+}
+#endif
 
 /* The common path of every run is kept short: a run that no selector accepts reads only the
  * arguments the selectors look at, and the process, namespaces and time only if they do too. */
@@ -311,6 +394,18 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 				h->hdr.action = act->id;
 				h->hdr.action_arg_id = act->arg;
 				break;
+#ifdef TG_PATH_ARGS
+			case TG_ACT_TRACKSOCK:
+			case TG_ACT_UNTRACKSOCK: {
+				__u64 sk = h->val[tg_mask(act->arg, 7) & 7];
+
+				if (act->id == TG_ACT_TRACKSOCK)
+					bpf_map_update_elem(&tg_socktrack, &sk, &h->hdr.current, BPF_ANY);
+				else
+					bpf_map_delete_elem(&tg_socktrack, &sk);
+				break;
+			}
+#endif
 			case TG_ACT_OVERRIDE:
 				h->hdr.action = act->id;
 				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
@@ -337,6 +432,10 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 		read_ns_caps(task, h);
 	if (!cfg->nsel || (cfg->sel_args & all) != all)
 		read_args(ctx, cfg, h, all, raw, ctx_size); /* every argument, in order, for the event */
+#ifdef TG_PATH_ARGS
+	if (cfg->flags & TG_HOOK_SOCK_ARGS)
+		owner_of_sock(cfg, h);
+#endif
 	h->hdr.common.op = op;
 	h->hdr.common.ktime = tg_get_ktime();
 	h->hdr.func_id = cfg->hook_id;
@@ -352,14 +451,35 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 		st->output_failed++;
 	} else {
 		st->posted++;
-		if (cfg->flags & TG_HOOK_RETURN)
-			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &h->hdr.common.ktime, BPF_ANY);
+		if (cfg->flags & TG_HOOK_RETURN) {
+			struct tg_ret_entry e = {};
+
+			e.ktime = h->hdr.common.ktime;
+			e.sel = sw.matched >= 0 ? sw.matched : TG_MAX_SELECTORS;
+			if (cfg->ret.copy)
+				e.copy_ptr = h->val[tg_mask(cfg->ret.copy - 1, 7) & 7];
+			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &e, BPF_ANY);
+		}
 	}
 	return ret;
 }
 
+
+static __always_inline void send_return(struct tg_hook_stats *st, struct tg_heap *h, __u32 dlen)
+{
+	__u64 size = sizeof(h->hdr) + (dlen & (TG_BUF - 1));
+
+	h->hdr.common.size = size;
+	if (tg_output(&h->hdr, tg_mask(size, 0xffff)))
+		st->output_failed++;
+	else
+		st->posted++;
+}
+
 /* The return half (kretprobe, sys_exit): sent only for a thread whose entry was sent, with the
- * return value as its one 8-byte argument and the entry's retprobe_id. */
+ * entry's retprobe_id. Its data: the value (8 bytes), the object it points to when returnArg
+ * names one, then returnCopy's buffer as a char_buf. When the matchReturnArgs of the entry's
+ * selector reject the value, only the header goes, flagged, so user space drops the entry. */
 static __always_inline int generic_return(__u64 ret, __u8 op)
 {
 	__u32 zero = 0;
@@ -367,7 +487,10 @@ static __always_inline int generic_return(__u64 ret, __u8 op)
 	struct tg_hook_stats *st = bpf_map_lookup_elem(&tg_hook_stats_map, &zero);
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct tg_heap *h = bpf_map_lookup_elem(&tg_heap_map, &cpu);
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), *entry, size;
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), copy_ptr;
+	struct tg_ret_entry *entry;
+	__u32 off = 8, sel, j, n;
+	int ok = 1;
 
 	if (!cfg || !st || !h)
 		return 0;
@@ -375,7 +498,9 @@ static __always_inline int generic_return(__u64 ret, __u8 op)
 	if (!entry)
 		return 0;
 	__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
-	h->hdr.retprobe_id = *entry;
+	h->hdr.retprobe_id = entry->ktime;
+	sel = entry->sel;
+	copy_ptr = entry->copy_ptr;
 	bpf_map_delete_elem(&tg_ret_pending, &pid_tgid);
 	lookup_proc(h, st, pid_tgid >> 32);
 	h->hdr.common.op = op;
@@ -386,12 +511,61 @@ static __always_inline int generic_return(__u64 ret, __u8 op)
 	h->hdr.kernel_stack_id = -1;
 	h->hdr.user_stack_id = -1;
 	*(__u64 *)h->data = ret;
-	size = sizeof(h->hdr) + 8;
-	h->hdr.common.size = size;
-	if (tg_output(&h->hdr, size))
-		st->output_failed++;
-	else
-		st->posted++;
+	h->val[0] = ret;
+	h->len[0] = -1;
+#ifdef TG_PATH_ARGS
+	if (cfg->ret.type)
+		off = encode_ret_object(h, cfg->ret.type, ret);
+#endif
+	if (sel < TG_MAX_SELECTORS) {
+		for (j = 0; j < TG_MAX_RET_FILTERS; j++) {
+			struct tg_arg_filter *f = &cfg->ret.filt[sel][j];
+			__u32 fid = TG_RET_FID + sel * TG_MAX_RET_FILTERS + j;
+
+			if (j >= cfg->ret.nfilt[sel])
+				break;
+#ifdef TG_PATH_ARGS
+			if (f->is_str == TG_ARG_NET)
+				ok = match_net(f, fid, h, h->off[0]);
+			else
+#endif
+				ok = match_int(f, fid, ret, cfg->ret.is_signed);
+			if (!ok)
+				break;
+		}
+	}
+	if (!ok) {
+		st->filtered++;
+		h->hdr.common.flags |= TG_MSG_RETURN_FILTERED;
+		send_return(st, h, 0);
+		return 0;
+	}
+#ifdef TG_PATH_ARGS
+	if (cfg->ret.action == TG_RET_TRACKSOCK)
+		bpf_map_update_elem(&tg_socktrack, &ret, &h->hdr.current, BPF_ANY);
+	else if (cfg->ret.action == TG_RET_UNTRACKSOCK)
+		bpf_map_delete_elem(&tg_socktrack, &ret);
+#endif
+	if (cfg->ret.copy) { /* returnCopy: as many bytes as the call returned, from the entry's buffer */
+		struct tg_arg_cfg *a = &cfg->args[tg_mask(cfg->ret.copy - 1, 7) & 3];
+		__s64 size = (__s64)ret;
+		long r = 0;
+
+		n = size < 0 ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
+		off &= 0x1fff;
+		if (n && copy_ptr) {
+			if (is_user(a, copy_ptr))
+				r = bpf_probe_read_user(&h->data[off + 8], tg_mask(n, 0x1fff), (void *)copy_ptr);
+			else
+				r = bpf_probe_read_kernel(&h->data[off + 8], tg_mask(n, 0x1fff), (void *)copy_ptr);
+		}
+		if (r < 0 || !copy_ptr)
+			n = 0;
+		*(__s32 *)&h->data[off] = r < 0 ? (__s32)r : (__s32)size;
+		*(__u32 *)&h->data[off + 4] = n;
+		off += 8 + (n & 0x1fff);
+	}
+	send_return(st, h, off);
 	return 0;
 }
 

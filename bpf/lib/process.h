@@ -210,9 +210,8 @@ static __always_inline __u64 read_cap(const kernel_cap_t *cap)
 	return v;
 }
 
-static __always_inline void read_creds(struct task_struct *task, struct msg_cred *c)
+static __always_inline void read_cred(const struct cred *cred, struct msg_cred *c)
 {
-	const struct cred *cred = BPF_CORE_READ(task, cred);
 	struct user_namespace *uns = BPF_CORE_READ(cred, user_ns);
 
 	c->uid = BPF_CORE_READ(cred, uid.val);
@@ -231,6 +230,11 @@ static __always_inline void read_creds(struct task_struct *task, struct msg_cred
 	c->user_ns.uid = BPF_CORE_READ(uns, owner.val);
 	c->user_ns.gid = BPF_CORE_READ(uns, group.val);
 	c->user_ns.ns_inum = BPF_CORE_READ(uns, ns.inum);
+}
+
+static __always_inline void read_creds(struct task_struct *task, struct msg_cred *c)
+{
+	read_cred(BPF_CORE_READ(task, cred), c);
 }
 
 #endif

@@ -7,6 +7,7 @@
  *   generic_tracepoint: classic tracepoints; arguments are fields of the trace record
  *   generic_rawtp:      raw tracepoints; arguments are the tracepoint's u64 arguments
  */
+#define TG_PATH_ARGS /* raw tracepoints: file, path and kernel-object arguments */
 #include "generic_run.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -72,8 +72,8 @@ def test_syscall_hook_on_the_syscall_tracepoints_without_kprobes(no_kprobes: Non
         (A.T_SIZE_T, 32, 8, A.USER_BY_ADDRESS),
     ]
     assert args[1].size_arg == 3
-    ret = K.return_spec("spec.kprobes[0]", kp)
-    assert ret is not None and ret.type == A.T_S64 and ret.is_signed
+    ret = K.return_spec("spec.kprobes[0]", kp, [])
+    assert ret is not None and ret.arg.type == A.T_S64 and ret.arg.is_signed and not ret.copy
 
 
 def test_syscall_hook_as_a_kprobe_on_the_wrapper(with_kprobes: None) -> None:
@@ -113,14 +113,14 @@ def test_refusals_name_the_path_and_the_reason(no_kprobes: None) -> None:
         K.place("spec.kprobes[0]", nope)
     kp = kprobe("  - call: sys_write\n    args: [{index: 0, type: file}]\n")
     pl = K.place("spec.kprobes[0]", kp)
-    with pytest.raises(PolicyError, match=r"args\[0\].type: type 'file' is not supported"):
+    with pytest.raises(PolicyError, match=r"args\[0\].type: type 'file' is a kernel object"):
         K.resolve_args("spec.kprobes[0]", kp, pl)
     kp = kprobe("  - call: sys_write\n    args: [{index: 3, type: int}]\n")
     with pytest.raises(PolicyError, match=r"args\[0\].index: __x64_sys_write has 3 arguments"):
         K.resolve_args("spec.kprobes[0]", kp, pl)
     kp = kprobe("  - call: sys_write\n    returnArg: {index: 0, type: int}\n")
     with pytest.raises(PolicyError, match="returnArg needs return: true"):
-        K.return_spec("spec.kprobes[0]", kp)
+        K.return_spec("spec.kprobes[0]", kp, [])
 
 
 def test_syscall_base_names() -> None:

@@ -19,6 +19,7 @@ from tetragon_core.metrics import Registry
 from tetragon_core.observer import Observer
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.policy.kernel_ret import ReturnSpec
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
@@ -35,7 +36,7 @@ OPENAT = D.KprobeInfo(
         A.ResolvedArg(ArgSpec(A.T_STRING, 24, 8), "path"),
         A.ResolvedArg(ArgSpec(A.T_INT, 32, 4, is_signed=True), ""),
     ],
-    ArgSpec(A.T_INT, 0, 8, is_signed=True),
+    ReturnSpec(ArgSpec(A.T_INT, 0, 8, is_signed=True)),
     "opened",
     ["replay"],
 )

@@ -199,7 +199,11 @@ def test_namespaces_host_ns_and_caps() -> None:
         ("[{matchArgs: [{index: 0, operator: InRange, values: ['5:1']}]}]", "values[0]", "min > max"),
         ("[{matchArgs: [{index: 0, operator: InMap, values: ['list:nope']}]}]", "spec.lists", "not defined"),
         ("[{matchActions: [{action: Override, argError: -1}]}]", "matchActions[0].action", "has neither"),
-        ("[{matchActions: [{action: TrackSock, argSock: 0}]}]", "matchActions[0].action", "not supported on"),
+        (
+            "[{matchActions: [{action: TrackSock, argSock: 0}]}]",
+            "matchActions[0].argSock",
+            "naming a sock or socket",
+        ),
         ("[{matchActions: [{action: GetUrl}]}]", "matchActions[0].argUrl", "GetUrl needs argUrl"),
         ("[{matchActions: [{action: NotifyEnforcer}]}]", "matchActions[0].action", "enforcer"),
         ("[{matchActions: [{action: Post, kernelStackTrace: true}]}]", "kernelStackTrace", "stack traces"),

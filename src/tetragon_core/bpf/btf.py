@@ -45,6 +45,7 @@ class VmlinuxBtf:
         self._offsets: list[int] = [0]  # id 0 is void
         self.typedefs: dict[str, int] = {}
         self.funcs: dict[str, int] = {}
+        self.structs: set[str] = set()
         raw = self._types_raw
         off = 0
         n = len(raw)
@@ -57,6 +58,8 @@ class VmlinuxBtf:
                 self.typedefs[self._str(name_off)] = len(self._offsets) - 1
             elif kind == FUNC and name_off:
                 self.funcs[self._str(name_off)] = len(self._offsets) - 1
+            elif kind == STRUCT and name_off:
+                self.structs.add(self._str(name_off))
             off += 12 + _EXTRA_FIXED.get(kind, 0) + _EXTRA_PER.get(kind, 0) * vlen
 
     def _str(self, off: int) -> str:

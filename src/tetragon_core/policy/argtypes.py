@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.kernel import ArgSpec
 
 # kernel type ids (bpf/lib/generic.h)
@@ -15,6 +16,10 @@ T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 
 T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
 T_PATH, T_FILE = 15, 16  # struct path *, struct file *: their path, sent as a string
 T_NOP = 99  # nop: neither read nor reported
+# kernel objects behind a pointer, read in the kernel (bpf/lib/structargs.h)
+T_CHAR_IOVEC, T_SKB, T_SOCK, T_CRED, T_BPF_ATTR, T_CAPABILITY = 3, 5, 7, 8, 19, 23
+T_LOAD_INFO, T_MODULE, T_KERNEL_CAP_T, T_CAP_INH, T_CAP_PRM, T_CAP_EFF = 26, 27, 33, 34, 35, 36
+T_LINUX_BINPRM, T_SOCKADDR, T_SOCKET = 37, 40, 41
 #: where a pointer argument points (tg_arg_cfg.user)
 USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
 
@@ -39,12 +44,36 @@ INTS: dict[str, tuple[int, int, bool]] = {
     "int64": (T_S64, 8, True),
     "fd": (T_FD, 4, True),
     "syscall64": (T_SYSCALL64, 8, False),
+    "capability": (T_CAPABILITY, 4, True),
 }
 STRINGS = {"string": T_STRING, "filename": T_FILENAME, "data_loc": T_DATA_LOC}
 #: types encoded as s32 length + bytes
-STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE})
-#: kernel objects read as their path (kprobe, LSM)
-PATHS = {"file": T_FILE, "path": T_PATH}
+STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC})
+#: kernel objects read as their path (kprobe, LSM, raw tracepoints)
+PATHS = {"file": T_FILE, "path": T_PATH, "linux_binprm": T_LINUX_BINPRM}
+#: the same: encoded as s32 length + path + u32 flags + u32 mode
+PATH_IDS = frozenset(PATHS.values())
+#: other kernel objects behind a pointer argument, read in the kernel (kprobe, LSM, raw tracepoints)
+OBJECTS = {
+    "sock": T_SOCK,
+    "socket": T_SOCKET,
+    "skb": T_SKB,
+    "sockaddr": T_SOCKADDR,
+    "cred": T_CRED,
+    "bpf_attr": T_BPF_ATTR,
+    "module": T_MODULE,
+    "load_info": T_LOAD_INFO,
+    "kernel_cap_t": T_KERNEL_CAP_T,
+    "cap_inheritable": T_CAP_INH,
+    "cap_permitted": T_CAP_PRM,
+    "cap_effective": T_CAP_EFF,
+}
+#: network objects: a 64-byte tuple the network operators (SAddr, DPort, Protocol ...) compare
+NET_IDS = frozenset({T_SOCK, T_SOCKET, T_SKB, T_SOCKADDR})
+#: kernel_cap_t pointers: the 64-bit set they point to, which integer operators compare
+CAP_SET_IDS = frozenset({T_KERNEL_CAP_T, T_CAP_INH, T_CAP_PRM, T_CAP_EFF})
+#: the kernel's struct behind a type, where the kernel's BTF may lack it
+NEEDS_STRUCT = {T_LOAD_INFO: "load_info"}
 
 
 @dataclass(frozen=True)
@@ -59,3 +88,22 @@ def int_by_size(size: int, signed: bool) -> int:
     """The integer type id for a field of ``size`` bytes."""
     table = {1: (T_S8, T_U8), 2: (T_S16, T_U16), 4: (T_S32, T_U32), 8: (T_S64, T_U64)}
     return table.get(size, (T_S64, T_U64))[0 if signed else 1]
+
+
+def object_arg(path: str, type_name: str, offset: int) -> ArgSpec | None:
+    """A pointer argument to a kernel object (``file``, ``sock``, ``cred`` ...), or None when
+    ``type_name`` names none. PolicyError when this kernel's BTF lacks the object's type."""
+    tid = PATHS.get(type_name) or OBJECTS.get(type_name)
+    if tid is None:
+        return None
+    struct_name = NEEDS_STRUCT.get(tid)
+    if struct_name is not None:
+        from tetragon_core.bpf import btf
+
+        if struct_name not in btf.vmlinux().structs:
+            raise PolicyError(
+                f"{path}.type",
+                f"type {type_name!r} requires struct {struct_name} in the kernel's BTF, "
+                "which this kernel lacks",
+            )
+    return ArgSpec(tid, offset, 8, user=USER_KERNEL)

@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tetragon_core.policy import constants as c
+from tetragon_core.policy import netfilter
 from tetragon_core.policy.errors import PolicyError
+from tetragon_core.policy.kernel_ret import RET_CFG_SIZE, ReturnSpec, compile_ret
 from tetragon_core.policy.model import ActionSelector, ArgSelector, CapabilitiesSelector, KProbeSelector
 
 # Limits of the BPF side (bpf/lib/generic.h); several are tighter or looser than Tetragon's.
@@ -35,7 +37,13 @@ HOOK_SEL_PROC = 0x8
 OP_IN, OP_NOTIN = 5, 6
 T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE = 6, 2, 14, 38, 15, 16
 T_NOP = 99
-STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE})
+T_CHAR_IOVEC, T_LINUX_BINPRM = 3, 37
+STRING_TYPES = frozenset(
+    {T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE, T_LINUX_BINPRM, T_CHAR_IOVEC}
+)
+NET_TYPES = frozenset({5, 7, 40, 41})  # skb, sock, sockaddr, socket
+#: kernel objects no operator applies to (their fields are reported, not filtered)
+OPAQUE_TYPES = {8: "cred", 19: "bpf_attr", 26: "load_info", 27: "module"}
 _INT_OPS = frozenset(
     {
         "Equal",
@@ -70,7 +78,10 @@ _ARGF = struct.Struct(f"<IIII{2 * MAX_RANGES}q")  # 80
 _ACT = struct.Struct("<IIQ")  # 16
 _SEL_HEAD = struct.Struct("<10I")  # 40
 SELECTOR_SIZE = 1136
-HOOK_CFG_SIZE = 5760
+HOOK_CFG_SIZE = 5760 + RET_CFG_SIZE
+HOOK_SOCK_ARGS = 0x20
+_SOCK_TYPES = (7, 41)  # sock, socket
+_TRACKSOCK = {"TrackSock": 10, "UntrackSock": 11}
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class ArgSpec:
     is_signed: bool = False
     size_arg: int = 0  # char_buf: 1-based position of the length argument
     user: int = 2  # pointers: 1 user memory, 0 kernel, 2 decided by address
+    ret_copy: bool = False  # char_buf with returnCopy: read at return
 
 
 @dataclass(frozen=True)
@@ -184,10 +196,17 @@ class _Compiler:
         self.mbset_bit = mbset_bit
         self.out = CompiledHook(b"")
 
+    def with_args(self, args: Sequence[ArgSpec], fn: Callable[[], bytes]) -> bytes:
+        """``fn()`` with filters compiled against ``args`` (the return value's filters)."""
+        saved, self.args = self.args, args
+        try:
+            return fn()
+        finally:
+            self.args = saved
+
     def refuse_unsupported(self, path: str, sel: KProbeSelector) -> None:
         for name, what in (
             ("match_data", "matchData"),
-            ("match_return_args", "matchReturnArgs"),
             ("match_return_actions", "matchReturnActions"),
             ("match_parent_binaries", "matchParentBinaries"),
         ):
@@ -306,8 +325,25 @@ class _Compiler:
             raise PolicyError(
                 f"{path}.index", f"argument {f.index} is a nop: it is not read, so not filtered"
             )
-        is_str = arg.type in STRING_TYPES
+        if arg.type in OPAQUE_TYPES:
+            raise PolicyError(
+                f"{path}.index",
+                f"argument {f.index} is a {OPAQUE_TYPES[arg.type]}: no operator applies to it",
+            )
         kop = c.ARG_OPERATORS[op]
+        if arg.type in NET_TYPES or op in netfilter.NET_OPS:
+            if arg.type not in NET_TYPES or op not in netfilter.NET_OPS:
+                raise PolicyError(
+                    f"{path}.operator",
+                    f"operator {op!r} needs a sock, socket, skb or sockaddr argument"
+                    if op in netfilter.NET_OPS
+                    else f"operator {op!r} does not apply to a network argument (SAddr, DPort ... do)",
+                )
+            if op == "State" and arg.type not in (7, 41):
+                raise PolicyError(f"{path}.operator", "State applies to sock and socket arguments only")
+            n, nv = netfilter.compile_net(path, op, list(f.values), fid, self.out.add)
+            return _ARGF.pack(f.index, kop, n, netfilter.NET, *(nv + [0] * (2 * MAX_RANGES - len(nv))))
+        is_str = arg.type in STRING_TYPES
         if is_str:
             lengths = 0
             if op not in _STR_OPS:
@@ -405,6 +441,13 @@ class _Compiler:
                 kid = _GETURL if a.action == "GetUrl" else _DNSLOOKUP
                 out.append(_ACT.pack(kid, len(self.out.action_args) - 1, 0))
                 continue
+            if a.action in _TRACKSOCK:
+                if not 0 <= a.arg_sock < len(self.args) or self.args[a.arg_sock].type not in _SOCK_TYPES:
+                    raise PolicyError(
+                        f"{p}.argSock", f"{a.action} needs argSock naming a sock or socket argument"
+                    )
+                out.append(_ACT.pack(_TRACKSOCK[a.action], a.arg_sock, 0))
+                continue
             if a.action not in _ACTIONS:
                 raise PolicyError(f"{p}.action", f"action {a.action!r} is not supported on this hook")
             for flag, what in (
@@ -481,6 +524,7 @@ def compile_hook(
     flags: int = 0,
     mbset_bit: BitAllocator | None = None,
     override: str = "",
+    ret: ReturnSpec | None = None,
 ) -> CompiledHook:
     """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError.
 
@@ -519,12 +563,20 @@ def compile_hook(
             if 0 <= a.index < c.MAX_ARGS:
                 sel_args |= 1 << a.index
     sels = [comp.selector(f"{path}.selectors[{i}]", s, i) for i, s in enumerate(expanded)]
+    ret_cfg = comp.with_args(
+        [ret.arg] if ret else [], lambda: compile_ret(path, ret, expanded, comp.arg_filter)
+    )
+    if any(a.type in _SOCK_TYPES for a in args):
+        flags |= HOOK_SOCK_ARGS
     for name, entries in comp.out.maps.items():
-        limit = INT_MAP_ENTRIES if name == "tg_int_map" else MAP_ENTRIES
+        limit = {"tg_int_map": INT_MAP_ENTRIES, netfilter.ADDR_MAP: netfilter.ADDR_ENTRIES}.get(
+            name, MAP_ENTRIES
+        )
         if len(entries) > limit:
             raise PolicyError(f"{path}.selectors", f"more than {limit} values for {name} in one hook")
     arg_cfg = b"".join(
-        _ARG_CFG.pack(a.type, a.offset, a.size, int(a.is_signed), a.size_arg, a.user, 0) for a in args
+        _ARG_CFG.pack(a.type, a.offset, a.size, int(a.is_signed), a.size_arg, a.user, int(a.ret_copy))
+        for a in args
     )
     head = struct.pack("<4I", hook_id, len(args), len(sels), flags)
     cfg = (
@@ -532,6 +584,7 @@ def compile_hook(
         + _pad(arg_cfg, _ARG_CFG.size * c.MAX_ARGS)
         + struct.pack("<I", sel_args)
         + _fill(sels, SELECTOR_SIZE, c.MAX_SELECTORS)
+        + ret_cfg
     )
     assert len(cfg) == HOOK_CFG_SIZE, len(cfg)
     comp.out.cfg = cfg

@@ -9,18 +9,22 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from tetragon_core.events import KprobeArgument, KprobeFile, KprobePath, KprobeTruncatedBytes, SyscallId
+from tetragon_core.events import KprobeArgument, KprobeTruncatedBytes, SyscallId
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.sensors import structdecode as S
 from tetragon_core.sensors.useractions import DNSLOOKUP, GETURL, UserActions
 
 __all__ = [
     "ACTIONS",
     "HEADER",
+    "MSG_RETURN",
+    "MSG_RETURN_FILTERED",
     "DecodeError",
     "Header",
     "action_name",
     "decode_args",
+    "decode_args_end",
     "header",
     "int_arg",
     "user_action",
@@ -47,6 +51,7 @@ ACTIONS = (
     "KPROBE_ACTION_SET",
 )
 MSG_RETURN = 0x1  # msg_common.flags: the return half of an entry/return pair
+MSG_RETURN_FILTERED = 0x40  # ... which matchReturnArgs rejected: its entry is dropped
 _I32 = struct.Struct("<i")
 _U64 = struct.Struct("<Q")
 _CHARBUF = struct.Struct("<iI")
@@ -106,11 +111,20 @@ def int_arg(spec: ArgSpec, raw: int) -> KprobeArgument:
         return KprobeArgument(long_arg=str(raw - (1 << 64) if raw >= 1 << 63 else raw))
     if t == A.T_SYSCALL64:
         return KprobeArgument(syscall_id=SyscallId(id=raw & 0xFFFFFFFF, abi="x64"))
+    if t == A.T_CAPABILITY:
+        return S.capability(raw)
     return KprobeArgument(size_arg=str(raw))
 
 
 def decode_args(what: str, args: Sequence[A.ResolvedArg], data: memoryview) -> list[KprobeArgument]:
-    """The arguments encoded after the header (see read_arg_step in bpf/lib/generic_run.h)."""
+    """The arguments encoded after the header (see read_arg_step in bpf/lib/args.h)."""
+    return decode_args_end(what, args, data)[0]
+
+
+def decode_args_end(
+    what: str, args: Sequence[A.ResolvedArg], data: memoryview
+) -> tuple[list[KprobeArgument], int]:
+    """``decode_args``, and the offset where the arguments end."""
     out: list[KprobeArgument] = []
     off = 0
     n = len(data)
@@ -118,21 +132,28 @@ def decode_args(what: str, args: Sequence[A.ResolvedArg], data: memoryview) -> l
         spec = ra.spec
         if spec.type == A.T_NOP:  # not read by the kernel, not reported
             continue
-        if spec.type in A.STRING_IDS:
+        if spec.type in A.STRING_IDS or spec.type in A.PATH_IDS:
             if off + 4 > n:
                 raise DecodeError(f"{what}: record ends inside a string argument")
             (ln,) = _I32.unpack_from(data, off)
             off += 4
             ln = max(ln, 0)
             text = bytes(data[off : off + ln]).decode("utf-8", "replace")
-            if spec.type == A.T_FILE:
-                arg = KprobeArgument(file_arg=KprobeFile(path=text))
-            elif spec.type == A.T_PATH:
-                arg = KprobeArgument(path_arg=KprobePath(path=text))
+            off += ln
+            if spec.type in A.PATH_IDS:
+                if off + 8 > n:
+                    raise DecodeError(f"{what}: record ends inside a path argument")
+                arg = S.path_arg(spec.type, text, data, off)
+                off += 8
             else:
                 arg = KprobeArgument(string_arg=text)
-            off += ln
-        elif spec.type == A.T_CHAR_BUF:
+        elif spec.type in S.SIZES:
+            size = S.SIZES[spec.type]
+            if off + size > n:
+                raise DecodeError(f"{what}: record ends inside a {size}-byte kernel object argument")
+            arg = S.object_arg(spec.type, data, off)
+            off += size
+        elif spec.type in (A.T_CHAR_BUF, A.T_CHAR_IOVEC):
             if off + 8 > n:
                 raise DecodeError(f"{what}: record ends inside a char_buf argument")
             orig, got = _CHARBUF.unpack_from(data, off)
@@ -154,4 +175,4 @@ def decode_args(what: str, args: Sequence[A.ResolvedArg], data: memoryview) -> l
         if ra.label:
             arg.label = ra.label
         out.append(arg)
-    return out
+    return out, off

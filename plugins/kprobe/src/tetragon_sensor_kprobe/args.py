@@ -21,17 +21,21 @@ from tetragon_core.bpf import btf as B
 from tetragon_core.policy import PolicyError
 from tetragon_core.policy.argtypes import (
     INTS,
+    OBJECTS,
     PATHS,
     STRINGS,
     T_CHAR_BUF,
+    T_CHAR_IOVEC,
     T_INT,
+    T_LINUX_BINPRM,
     T_NOP,
     USER_BY_ADDRESS,
-    USER_KERNEL,
     USER_USER,
     ResolvedArg,
+    object_arg,
 )
 from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.policy.kernel_ret import ReturnSpec
 from tetragon_core.policy.model import KProbeArg, KProbeSpec
 from tetragon_core.tracefs import read_format
 
@@ -42,7 +46,7 @@ _SYSCALL_REGS = (112, 104, 96, 56, 72, 64)
 _SYS_RECORD_ARGS = 16  # sys_enter_*: common fields (8), __syscall_nr (8), then the arguments
 _TP_SIZES = (64, 56, 48, 40, 32, 24, 16)
 #: types this build's kprobe sensor reads (the others are refused, naming the arg)
-SUPPORTED = (*INTS, *STRINGS, "char_buf", *PATHS, "nop")
+SUPPORTED = (*INTS, *STRINGS, "char_buf", "char_iovec", *PATHS, *OBJECTS, "nop")
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,8 @@ def _offset(pl: Placement, index: int) -> int:
 def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
     if not 0 <= a.index < min(pl.nargs, len(_REGS)):
         raise PolicyError(f"{p}.index", f"{pl.function_name} has {min(pl.nargs, len(_REGS))} arguments")
-    if a.return_copy:
-        raise PolicyError(f"{p}.returnCopy", "returnCopy is not supported by the kprobe sensor yet")
+    if a.return_copy and a.type != "char_buf":
+        raise PolicyError(f"{p}.returnCopy", "returnCopy applies to char_buf arguments")
     off = _offset(pl, a.index)
     if a.type == "nop":
         return ArgSpec(T_NOP, off, 8)
@@ -164,14 +168,27 @@ def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
         return ArgSpec(tid, off, size, is_signed=signed)
     if a.type == "string" or (a.type == "filename" and not kernel_fn):  # a char *
         return ArgSpec(STRINGS["string"], off, 8, user=user)
-    if a.type in PATHS and kernel_fn:
-        return ArgSpec(PATHS[a.type], off, 8, user=USER_KERNEL)
-    if a.type == "char_buf":
+    if a.type in PATHS or a.type in OBJECTS:
+        if not kernel_fn:
+            raise PolicyError(
+                f"{p}.type",
+                f"type {a.type!r} is a kernel object, which a syscall's arguments (user memory) are not; "
+                "hook the kernel function that takes it (syscall: false)",
+            )
+        spec = object_arg(p, a.type, off)
+        assert spec is not None
+        return spec
+    if a.type in ("char_buf", "char_iovec"):
+        what = "size" if a.type == "char_buf" else "iovec count"
         if not 1 <= a.size_arg_index <= nargs:
             raise PolicyError(
-                f"{p}.sizeArgIndex", "char_buf needs sizeArgIndex, the 1-based position of its size in args"
+                f"{p}.sizeArgIndex",
+                f"{a.type} needs sizeArgIndex, the 1-based position of its {what} in args",
             )
-        return ArgSpec(T_CHAR_BUF, off, 8, size_arg=a.size_arg_index, user=user)
+        tid = T_CHAR_BUF if a.type == "char_buf" else T_CHAR_IOVEC
+        if a.return_copy:  # the size is the return value: the bytes are read at return
+            return ArgSpec(tid, off, 8, size_arg=a.size_arg_index, user=user, ret_copy=True)
+        return ArgSpec(tid, off, 8, size_arg=a.size_arg_index, user=user)
     raise PolicyError(
         f"{p}.type",
         f"type {a.type!r} is not supported by the kprobe sensor yet (supported: {', '.join(SUPPORTED)})",
@@ -187,18 +204,31 @@ def resolve_args(path: str, kp: KProbeSpec, pl: Placement) -> list[ResolvedArg]:
     ]
 
 
-def return_spec(path: str, kp: KProbeSpec) -> ArgSpec | None:
-    """How the return value decodes (``returnArg``), or None when the hook reports none."""
+def return_spec(path: str, kp: KProbeSpec, args: list[ResolvedArg]) -> ReturnSpec | None:
+    """The return value (``returnArg``, returnCopy, ``returnArgAction``), or None without
+    ``return: true``; PolicyError naming the YAML path otherwise."""
+    copies = [i for i, r in enumerate(args) if r.spec.ret_copy]
     if not kp.return_:
         if kp.return_arg is not None:
             raise PolicyError(f"{path}.returnArg", "returnArg needs return: true")
+        if copies:
+            raise PolicyError(f"{path}.args[{copies[0]}].returnCopy", "returnCopy needs return: true")
+        if kp.return_arg_action:
+            raise PolicyError(f"{path}.returnArgAction", "returnArgAction needs return: true")
         return None
+    if len(copies) > 1:
+        raise PolicyError(f"{path}.args[{copies[1]}].returnCopy", "one argument per hook can have returnCopy")
+    copy = copies[0] + 1 if copies else 0
     ra = kp.return_arg
     if ra is None:
-        return ArgSpec(T_INT, 0, 8, is_signed=True)
-    if ra.type not in INTS:
+        return ReturnSpec(ArgSpec(T_INT, 0, 8, is_signed=True), copy, kp.return_arg_action)
+    if ra.type in INTS:
+        tid, size, signed = INTS[ra.type]
+        return ReturnSpec(ArgSpec(tid, 0, size, is_signed=signed), copy, kp.return_arg_action)
+    obj = object_arg(f"{path}.returnArg", ra.type, 0)
+    if obj is None or obj.type == T_LINUX_BINPRM:
         raise PolicyError(
-            f"{path}.returnArg.type", f"return type {ra.type!r} is not supported (an integer type is)"
+            f"{path}.returnArg.type",
+            f"return type {ra.type!r} is not supported (an integer type or a kernel object such as sock is)",
         )
-    tid, size, signed = INTS[ra.type]
-    return ArgSpec(tid, 0, size, is_signed=signed)
+    return ReturnSpec(obj, copy, kp.return_arg_action)

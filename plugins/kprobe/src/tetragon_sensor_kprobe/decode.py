@@ -16,21 +16,25 @@ from dataclasses import dataclass, field
 
 from tetragon_core.events import ProcessKprobe
 from tetragon_core.metrics import Registry
+from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.argtypes import ResolvedArg
-from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.policy.kernel_ret import ReturnSpec
 from tetragon_core.process.hooks import HookMessage
 from tetragon_core.process.messages import ExecKey
 from tetragon_core.sensors.hookdecode import (
     HEADER,
     MSG_RETURN,
+    MSG_RETURN_FILTERED,
     DecodeError,
     Header,
     action_name,
     decode_args,
+    decode_args_end,
     header,
     int_arg,
     user_action,
 )
+from tetragon_core.sensors.structdecode import SIZES
 from tetragon_core.sensors.useractions import UserActions
 
 __all__ = ["KprobeDecoder", "KprobeInfo"]
@@ -47,7 +51,7 @@ class KprobeInfo:
     policy_name: str
     function_name: str
     args: list[ResolvedArg]
-    ret: ArgSpec | None = None  # set when the hook has return: true
+    ret: ReturnSpec | None = None  # set when the hook has return: true
     message: str = ""
     tags: list[str] = field(default_factory=list)
     action_args: list[tuple[str, str]] = field(default_factory=list)  # GetUrl/DnsLookup targets
@@ -92,7 +96,7 @@ class KprobeDecoder:
         stale = self._expire(h.ktime)
         data = memoryview(rec)[HEADER.size :]
         if h.flags & MSG_RETURN:
-            out = self._merge(h.tid, h.func_id, h.retprobe_id, info, data)
+            out = self._merge(h, info, data)
         else:
             out = self._entry(h, info, data)
         if not stale:
@@ -116,19 +120,32 @@ class KprobeDecoder:
         self._pushed.inc()
         return None
 
-    def _merge(
-        self, tid: int, func_id: int, retprobe_id: int, info: KprobeInfo, data: memoryview
-    ) -> HookMessage | None:
-        got = self._pending.pop((tid, func_id, retprobe_id), None)
+    def _merge(self, h: Header, info: KprobeInfo, data: memoryview) -> HookMessage | None:
+        got = self._pending.pop((h.tid, h.func_id, h.retprobe_id), None)
         if got is None:
             self._errors.inc(info.function_name, "exit", "", "")
+            return None
+        if h.flags & MSG_RETURN_FILTERED:  # matchReturnArgs rejected it in the kernel
             return None
         if len(data) < 8:
             raise DecodeError(f"{info.function_name}: return record without its value")
         msg = got[1]
-        if info.ret is not None:
-            msg.event.return_ = int_arg(info.ret, _U64.unpack_from(data)[0])
-            msg.event.return_action = "KPROBE_ACTION_POST"
+        ret = info.ret
+        if ret is not None:
+            ev = msg.event
+            off = 8
+            if ret.arg.type in A.PATH_IDS or ret.arg.type in SIZES:
+                (ev.return_,), end = decode_args_end(info.function_name, [ResolvedArg(ret.arg, "")], data[8:])
+                off += end
+            else:
+                ev.return_ = int_arg(ret.arg, _U64.unpack_from(data)[0])
+            if ret.copy:  # the argument's bytes, read at return: they replace the entry's
+                copied = info.args[ret.copy - 1]
+                (arg,) = decode_args(info.function_name, [copied], data[off:])
+                pos = sum(1 for r in info.args[: ret.copy - 1] if r.spec.type != A.T_NOP)
+                if pos < len(ev.args):
+                    ev.args[pos] = arg
+            ev.return_action = "KPROBE_ACTION_POST"
         self._ok.inc()
         return msg
 

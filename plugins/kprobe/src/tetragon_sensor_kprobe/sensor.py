@@ -97,7 +97,7 @@ class KprobeSensor(Sensor):
             path = f"spec.kprobes[{i}]"
             pl = place(path, kp)
             resolved = resolve_args(path, kp, pl)
-            ret = return_spec(path, kp)
+            ret = return_spec(path, kp, resolved)
             with self._lock:
                 hook_id = next(self._next_id)
             ids.append(hook_id)
@@ -112,6 +112,7 @@ class KprobeSensor(Sensor):
                 flags=_HOOK_RETURN if ret is not None else 0,
                 mbset_bit=fol.take if fol.available else None,
                 override=pl.override,
+                ret=ret,
             )
             info = KprobeInfo(
                 policy.name, pl.function_name, resolved, ret, kp.message, list(kp.tags), compiled.action_args

@@ -14,7 +14,17 @@ from tetragon_core.bpf import btf as B
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.events import ProcessLsm
 from tetragon_core.policy import PolicyError, TracingPolicy
-from tetragon_core.policy.argtypes import INTS, PATHS, STRINGS, T_NOP, T_STRING, USER_KERNEL, ResolvedArg
+from tetragon_core.policy.argtypes import (
+    INTS,
+    OBJECTS,
+    PATHS,
+    STRINGS,
+    T_NOP,
+    T_STRING,
+    USER_KERNEL,
+    ResolvedArg,
+    object_arg,
+)
 from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
 from tetragon_core.policy.lists import list_resolver
 from tetragon_core.policy.model import LsmHookSpec
@@ -72,12 +82,12 @@ def resolve_args(path: str, lh: LsmHookSpec, nparams: int) -> list[ResolvedArg]:
         elif a.type in INTS:
             tid, size, signed = INTS[a.type]
             spec = ArgSpec(tid, off, size, is_signed=signed)
-        elif a.type in PATHS:
-            spec = ArgSpec(PATHS[a.type], off, 8, user=USER_KERNEL)
+        elif a.type in PATHS or a.type in OBJECTS:
+            spec = object_arg(p, a.type, off)  # type: ignore[assignment]
         elif a.type in STRINGS and a.type != "data_loc":
             spec = ArgSpec(T_STRING, off, 8, user=USER_KERNEL)
         else:
-            supported = ", ".join((*INTS, *PATHS, "string", "nop"))
+            supported = ", ".join((*INTS, *PATHS, *OBJECTS, "string", "nop"))
             raise PolicyError(
                 f"{p}.type", f"type {a.type!r} is not supported on LSM hooks (supported: {supported})"
             )

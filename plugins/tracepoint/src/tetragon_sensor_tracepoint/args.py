@@ -20,6 +20,7 @@ from tetragon_core.policy.argtypes import (
     USER_KERNEL,
     ResolvedArg,
     int_by_size,
+    object_arg,
 )
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.model import KProbeArg, TracepointSpec
@@ -69,6 +70,9 @@ def _raw_arg(path: str, a: KProbeArg, tid: int, btf: B.VmlinuxBtf) -> ArgSpec:
         return ArgSpec(kid, off, size, is_signed=signed)
     if a.type in ("string", "filename"):
         return ArgSpec(STRINGS[a.type], off, 8)
+    obj = object_arg(path, a.type, off)  # a kernel object: raw tracepoint arguments are pointers
+    if obj is not None:
+        return obj
     if a.type != "auto":
         raise PolicyError(f"{path}.type", f"type {a.type!r} is not supported on raw tracepoints")
     if t.kind in (B.INT, B.ENUM, B.ENUM64):

@@ -1,0 +1,211 @@
+"""Kernel-object arguments of kprobes, read in the kernel and filtered there: sock (tcp_connect,
+DAddr and DPort), skb (__dev_queue_xmit, DAddr, Protocol and DPort), socket and sockaddr
+(security_socket_connect, Family and SPort), cred (commit_creds), bpf_attr (bpf_check) and
+capability (cap_capable)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.kernel.test_kprobe_policies import kps
+from tests.kernel.test_tracepoint_policies import add, copy_bin, start
+
+HEAD = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: {name}
+spec:
+  kprobes:
+"""
+
+
+def _listener() -> tuple[socket.socket, int]:
+    srv = socket.socket()
+    srv.bind(("0.0.0.0", 0))
+    srv.listen(8)
+    return srv, srv.getsockname()[1]
+
+
+def _connect(addr: str, port: int) -> None:
+    with socket.create_connection((addr, port), timeout=5):
+        pass
+
+
+def test_sock_and_sockaddr_filtered_on_address_port_and_family(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    srv, port = _listener()
+    add(
+        tetra,
+        tmp_path,
+        HEAD.format(name="sock-args")
+        + f"""  - call: tcp_connect
+    syscall: false
+    args: [{{index: 0, type: sock}}]
+    selectors:
+    - matchArgs:
+      - {{index: 0, operator: DAddr, values: ["127.0.0.1/32"]}}
+      - {{index: 0, operator: DPort, values: ["{port}"]}}
+  - call: security_socket_connect
+    syscall: false
+    args:
+    - {{index: 0, type: socket}}
+    - {{index: 1, type: sockaddr}}
+    selectors:
+    - matchArgs:
+      - {{index: 0, operator: Protocol, values: [IPPROTO_TCP]}}
+      - {{index: 1, operator: Family, values: [AF_INET]}}
+      - {{index: 1, operator: SPort, values: ["{port}"]}}
+      - {{index: 1, operator: NotSAddr, values: ["127.0.0.2"]}}
+""",
+    )
+    for addr in ("127.0.0.1", "127.0.0.2"):
+        _connect(addr, port)
+    _connect("127.0.0.1", port)  # the same again: two of each for 127.0.0.1
+    srv.close()
+    evs = agent.wait_for(lambda e: len(kps(e, "sock-args")) >= 4)
+    by_fn: dict[str, list[Any]] = {}
+    for k in kps(evs, "sock-args"):
+        by_fn.setdefault(k["function_name"], []).append(k["args"])
+    assert len(by_fn["tcp_connect"]) == 2, by_fn
+    for (a,) in by_fn["tcp_connect"]:
+        sk = a["sock_arg"]
+        assert (sk["family"], sk["type"], sk["protocol"], sk["state"]) == (
+            "AF_INET",
+            "SOCK_STREAM",
+            "IPPROTO_TCP",
+            "TCP_SYN_SENT",
+        )
+        assert (sk["daddr"], sk["dport"], sk["saddr"]) == ("127.0.0.1", port, "127.0.0.1")
+        assert 0 < sk["sport"] < 65536 and int(sk["cookie"]) > 0
+    assert len(by_fn["security_socket_connect"]) == 2, by_fn
+    for sock, addr in by_fn["security_socket_connect"]:
+        assert sock["sock_arg"]["type"] == "SOCK_STREAM" and sock["sock_arg"]["state"] == "TCP_CLOSE"
+        assert addr == {"sockaddr_arg": {"family": "AF_INET", "addr": "127.0.0.1", "port": port}}
+
+
+def test_skb_filtered_on_destination_protocol_and_port(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("0.0.0.0", 0))
+    port = rx.getsockname()[1]
+    add(
+        tetra,
+        tmp_path,
+        HEAD.format(name="skb-args")
+        + f"""  - call: __dev_queue_xmit
+    syscall: false
+    args: [{{index: 0, type: skb}}]
+    selectors:
+    - matchArgs:
+      - {{index: 0, operator: DAddr, values: ["127.0.0.3"]}}
+      - {{index: 0, operator: Protocol, values: [IPPROTO_UDP]}}
+      - {{index: 0, operator: DPort, values: ["{port}"]}}
+""",
+    )
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.sendto(b"x" * 100, ("127.0.0.3", port))
+    tx.sendto(b"y" * 10, ("127.0.0.4", port))
+    tx.sendto(b"z" * 10, ("127.0.0.3", port + 1 if port < 65535 else port - 1))
+    evs = agent.wait_for(lambda e: bool(kps(e, "skb-args")))
+    (k,) = kps(evs, "skb-args")
+    skb = k["args"][0]["skb_arg"]
+    assert (skb["family"], skb["protocol"], skb["proto"], skb["daddr"], skb["dport"]) == (
+        "AF_INET",
+        "IPPROTO_UDP",
+        17,
+        "127.0.0.3",
+        port,
+    )
+    assert skb["sport"] == tx.getsockname()[1] and skb["len"] >= 100 + 8 + 20
+    tx.close()
+    rx.close()
+
+
+def test_cred_of_commit_creds(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    setpriv = copy_bin(tmp_path, "/usr/bin/setpriv", "setpriv-cred")
+    add(
+        tetra,
+        tmp_path,
+        HEAD.format(name="cred-args")
+        + f"""  - call: commit_creds
+    syscall: false
+    args: [{{index: 0, type: cred}}]
+    selectors:
+    - matchBinaries: [{{operator: In, values: ["{setpriv}"]}}]
+""",
+    )
+    subprocess.run(
+        [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "/bin/true"], check=True
+    )
+    evs = agent.wait_for(
+        lambda e: any(k["args"][0]["process_credentials_arg"].get("uid") for k in kps(e, "cred-args"))
+    )
+    creds = [k["args"][0]["process_credentials_arg"] for k in kps(evs, "cred-args")]
+    dropped = [c for c in creds if c["uid"] == 65534]
+    assert dropped, creds
+    c = dropped[-1]
+    assert (c["euid"], c["suid"], c["fsuid"], c["gid"], c["egid"]) == (65534, 65534, 65534, 65534, 65534)
+    assert c["user_ns"]["level"] == 0 and c["user_ns"]["ns"]["is_host"] is True
+    assert "caps" in c
+
+
+def _load_prog(name: bytes) -> int:
+    """BPF_PROG_LOAD of ``r0 = 0; exit`` as a socket filter named ``name``; returns the fd."""
+    insns = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+    ibuf, lic = ctypes.create_string_buffer(insns), ctypes.create_string_buffer(b"GPL")
+    attr = bytearray(128)
+    struct.pack_into("<IIQQ", attr, 0, 1, 2, ctypes.addressof(ibuf), ctypes.addressof(lic))
+    attr[48 : 48 + len(name)] = name
+    abuf = (ctypes.c_char * len(attr)).from_buffer(attr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(321, 5, abuf, len(attr))  # __NR_bpf, BPF_PROG_LOAD
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    return int(fd)
+
+
+def test_bpf_attr_of_bpf_check_and_capability_of_cap_capable(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    chown = copy_bin(tmp_path, "/bin/chown", "chown-cap")
+    target = tmp_path / "owned"
+    target.write_text("x")
+    add(
+        tetra,
+        tmp_path,
+        HEAD.format(name="bpf-cap-args")
+        + f"""  - call: bpf_check
+    syscall: false
+    args: [{{index: 1, type: bpf_attr}}]
+    selectors:
+    - matchPIDs: [{{operator: In, values: [{os.getpid()}]}}]
+  - call: cap_capable
+    syscall: false
+    args: [{{index: 2, type: capability}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Equal, values: ["0"]}}]
+      matchBinaries: [{{operator: In, values: ["{chown}"]}}]
+""",
+    )
+    os.close(_load_prog(b"tg_attr_test"))
+    subprocess.run([chown, "65534", str(target)], check=True)
+    evs = agent.wait_for(
+        lambda e: {k["function_name"] for k in kps(e, "bpf-cap-args")} >= {"bpf_check", "cap_capable"}
+    )
+    attrs = [
+        k["args"][0]["bpf_attr_arg"] for k in kps(evs, "bpf-cap-args") if k["function_name"] == "bpf_check"
+    ]
+    assert {"ProgType": "BPF_PROG_TYPE_SOCKET_FILTER", "InsnCnt": 2, "ProgName": "tg_attr_test"} in attrs, (
+        attrs
+    )
+    caps = {
+        k["args"][0]["capability_arg"]["name"]
+        for k in kps(evs, "bpf-cap-args")
+        if k["function_name"] == "cap_capable"
+    }
+    assert caps == {"CAP_CHOWN"}
