@@ -283,6 +283,8 @@ static __always_inline __u32 encode_ret_object(struct tg_heap *h, __u32 type, __
 }
 #endif
 
+static __always_inline int generic_return(__u64 ret, __u8 op);
+
 /* The common path of every run is kept short: a run that no selector accepts reads only the
  * arguments the selectors look at, and the process, namespaces and time only if they do too. */
 static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const int ctx_size)
@@ -459,6 +461,10 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 			if (cfg->ret.copy)
 				e.copy_ptr = h->val[tg_mask(cfg->ret.copy - 1, 7) & 7];
 			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &e, BPF_ANY);
+			/* Overridden (fmod_ret): the function does not run, so its return probe does not
+			 * fire; the return half is the override's value, sent now. */
+			if (ret)
+				generic_return((__u64)ret, op);
 		}
 	}
 	return ret;

@@ -124,3 +124,16 @@ def test_network_operators_compile_and_refuse() -> None:
     ):
         with pytest.raises(PolicyError, match=msg):
             compile_net("p", op, values, 0, add)
+
+
+def test_selectors_name_kprobe_arguments_by_their_index() -> None:
+    from tetragon_core.policy.kernel import _ARGF, compile_hook
+    from tetragon_core.policy.model import ArgSelector, KProbeSelector
+
+    sel = KProbeSelector(match_args=[ArgSelector(index=1, operator="Equal", values=["2"])])
+    args = [ArgSpec(A.T_INT, 104, 4, is_signed=True)]  # args: [{index: 1, type: int}]
+    out = compile_hook("p", 1, args, [sel], positions={1: 0})
+    arg, op, n, _is_str, *vals = _ARGF.unpack_from(out.cfg, 16 + 12 * 5 + 4 + 40 + 44 * 4 + 28 * 10 + 24 * 8)
+    assert (arg, op, n, vals[0]) == (0, 3, 1, 2)
+    with pytest.raises(PolicyError, match="the hook has 1 args; index 1 names none"):
+        compile_hook("p", 1, args, [sel])  # by position, there is no second argument

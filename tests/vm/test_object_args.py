@@ -10,6 +10,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,56 @@ def test_bpf_attr_of_bpf_check_and_capability_of_cap_capable(start_agent, tmp_pa
         if k["function_name"] == "cap_capable"
     }
     assert caps == {"CAP_CHOWN"}
+
+
+def test_tracksock_reports_a_socket_for_the_process_that_created_it(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    py = copy_bin(tmp_path, os.path.realpath(sys.executable), "py-track")
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("0.0.0.0", 0))
+    port = rx.getsockname()[1]
+    add(
+        tetra,
+        tmp_path,
+        HEAD.format(name="socktrack")
+        + f"""  - call: sk_alloc
+    syscall: false
+    return: true
+    args: [{{index: 1, type: int, label: family}}]
+    returnArg: {{index: 0, type: sock}}
+    returnArgAction: TrackSock
+    selectors:
+    - matchArgs: [{{index: 1, operator: Equal, values: ["2"]}}]
+      matchBinaries: [{{operator: In, values: ["{py}"]}}]
+  - call: udp_sendmsg
+    syscall: false
+    args: [{{index: 0, type: sock}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: DAddr, values: ["127.0.0.5"]}}]
+""",
+    )
+    # the parent creates and connects the socket; a child it forks (another process) sends on it
+    code = (
+        "import os, socket, sys\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"s.connect(('127.0.0.5', {port}))\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    s.send(b'from the child'); os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print(os.getpid(), pid)\n"
+    )
+    out = subprocess.run([py, "-S", "-c", code], check=True, capture_output=True, text=True).stdout
+    parent, child = map(int, out.split())
+    evs = agent.wait_for(
+        lambda e: {k["function_name"] for k in kps(e, "socktrack")} >= {"sk_alloc", "udp_sendmsg"}
+    )
+    mine = [
+        k for k in kps(evs, "socktrack") if k["function_name"] == "sk_alloc" and k["process"]["pid"] == parent
+    ]
+    assert mine and mine[0]["return"]["sock_arg"]["family"] == "AF_INET", mine
+    assert mine[0]["args"] == [{"int_arg": 2, "label": "family"}]
+    (send,) = [k for k in kps(evs, "socktrack") if k["function_name"] == "udp_sendmsg"]
+    assert send["args"][0]["sock_arg"]["daddr"] == "127.0.0.5"
+    assert send["process"]["pid"] == parent != child  # the owner, not the sending child
+    rx.close()

@@ -1,5 +1,6 @@
 """Override on a security_* kprobe hook, done with fmod_ret (Debian's 6.1 has no
-bpf_override_return): the function returns argError and the operation fails."""
+bpf_override_return): the function returns argError and the operation fails. With return: true
+the overridden call's return is the override's value, the other calls' their own (kretprobe)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ spec:
   kprobes:
   - call: security_inode_mkdir
     syscall: false
+    return: true
+    returnArg: {{index: 0, type: int}}
     selectors:
     - matchBinaries: [{{operator: In, values: ["{mkdir}"]}}]
       matchActions: [{{action: Override, argError: -1}}]
+    - matchBinaries: [{{operator: In, values: ["/bin/mkdir", "/usr/bin/mkdir"]}}]
 """,
     )
     r = subprocess.run([mkdir, str(tmp_path / "denied")], capture_output=True, text=True)
@@ -34,8 +38,11 @@ spec:
     assert not (tmp_path / "denied").exists()
     ok = subprocess.run(["/bin/mkdir", str(tmp_path / "allowed")], capture_output=True, text=True)
     assert ok.returncode == 0 and (tmp_path / "allowed").is_dir()
-    evs = agent.wait_for(lambda e: bool(kps(e, "security-override")))
-    (ev,) = kps(evs, "security-override")
+    evs = agent.wait_for(lambda e: len(kps(e, "security-override")) >= 2)
+    by_bin = {k["process"]["binary"]: k for k in kps(evs, "security-override")}
+    ev = by_bin[mkdir]
     assert ev["function_name"] == "security_inode_mkdir" and ev["action"] == "KPROBE_ACTION_OVERRIDE"
-    assert ev["process"]["binary"] == mkdir
+    assert ev["return"] == {"int_arg": -1}
+    (other,) = [k for b, k in by_bin.items() if b != mkdir]
+    assert other["action"] == "KPROBE_ACTION_POST" and other["return"] == {"int_arg": 0}
     assert method(agent, "security_inode_mkdir") == "fmod_ret"

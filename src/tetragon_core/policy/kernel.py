@@ -15,6 +15,7 @@ from tetragon_core.policy import constants as c
 from tetragon_core.policy import netfilter
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.kernel_ret import RET_CFG_SIZE, ReturnSpec, compile_ret
+from tetragon_core.policy.macros import expand_macros
 from tetragon_core.policy.model import ActionSelector, ArgSelector, CapabilitiesSelector, KProbeSelector
 
 # Limits of the BPF side (bpf/lib/generic.h); several are tighter or looser than Tetragon's.
@@ -152,34 +153,6 @@ def _pad(b: bytes, n: int) -> bytes:
     return b + b"\0" * (n - len(b))
 
 
-def expand_macros(sel: KProbeSelector, macros: Mapping[str, KProbeSelector]) -> KProbeSelector:
-    """The selector with its ``macros`` merged in (their filters appended), as Tetragon does."""
-    if not sel.macros:
-        return sel
-    merged = {f: list(getattr(sel, f)) for f in _LIST_FIELDS}
-    for name in sel.macros:
-        m = macros[name]
-        for f in _LIST_FIELDS:
-            merged[f].extend(getattr(m, f))
-    return KProbeSelector(label=sel.label, match_workloads=sel.match_workloads, **merged)
-
-
-_LIST_FIELDS = (
-    "match_pids",
-    "match_args",
-    "match_data",
-    "match_actions",
-    "match_return_args",
-    "match_return_actions",
-    "match_binaries",
-    "match_parent_binaries",
-    "match_namespaces",
-    "match_namespace_changes",
-    "match_capabilities",
-    "match_capability_changes",
-)
-
-
 class _Compiler:
     def __init__(
         self,
@@ -188,7 +161,9 @@ class _Compiler:
         lists: ListResolver,
         mbset_bit: BitAllocator | None,
         override: str = "",
+        positions: Mapping[int, int] | None = None,
     ) -> None:
+        self.positions = positions or {}
         self.override = override  # how this hook can override a return value ("" if it cannot)
         self.args = args
         self.host = host
@@ -196,13 +171,18 @@ class _Compiler:
         self.mbset_bit = mbset_bit
         self.out = CompiledHook(b"")
 
+    def pos(self, index: int) -> int:
+        """The position in the hook's args that a selector's ``index`` names."""
+        return self.positions.get(index, index)
+
     def with_args(self, args: Sequence[ArgSpec], fn: Callable[[], bytes]) -> bytes:
-        """``fn()`` with filters compiled against ``args`` (the return value's filters)."""
-        saved, self.args = self.args, args
+        """``fn()`` with filters compiled against ``args`` by position (the return value's)."""
+        saved = self.args, self.positions
+        self.args, self.positions = args, {}
         try:
             return fn()
         finally:
-            self.args = saved
+            self.args, self.positions = saved
 
     def refuse_unsupported(self, path: str, sel: KProbeSelector) -> None:
         for name, what in (
@@ -316,11 +296,12 @@ class _Compiler:
 
     def arg_filter(self, path: str, f: ArgSelector, fid: int) -> bytes:
         op = c.canonical_operator(f.operator) or f.operator
-        if f.index >= len(self.args):
+        idx = self.pos(f.index)
+        if not 0 <= idx < len(self.args):
             raise PolicyError(
                 f"{path}.index", f"the hook has {len(self.args)} args; index {f.index} names none"
             )
-        arg = self.args[f.index]
+        arg = self.args[idx]
         if arg.type == T_NOP:
             raise PolicyError(
                 f"{path}.index", f"argument {f.index} is a nop: it is not read, so not filtered"
@@ -342,7 +323,7 @@ class _Compiler:
             if op == "State" and arg.type not in (7, 41):
                 raise PolicyError(f"{path}.operator", "State applies to sock and socket arguments only")
             n, nv = netfilter.compile_net(path, op, list(f.values), fid, self.out.add)
-            return _ARGF.pack(f.index, kop, n, netfilter.NET, *(nv + [0] * (2 * MAX_RANGES - len(nv))))
+            return _ARGF.pack(idx, kop, n, netfilter.NET, *(nv + [0] * (2 * MAX_RANGES - len(nv))))
         is_str = arg.type in STRING_TYPES
         if is_str:
             lengths = 0
@@ -359,9 +340,7 @@ class _Compiler:
                 self.out.put("tg_str_short", struct.pack("<I", fid), value)
                 for r in raws:
                     lengths |= 1 << len(r)
-                return _ARGF.pack(
-                    f.index, kop, 0, STR_INLINE, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4))
-                )
+                return _ARGF.pack(idx, kop, 0, STR_INLINE, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4)))
             for j, v in enumerate(f.values):
                 raw = v.encode()
                 if op in ("Equal", "NotEqual"):
@@ -378,7 +357,7 @@ class _Compiler:
                         raw = raw[::-1]
                     m = "tg_str_prefix" if "Prefix" in op else "tg_str_postfix"
                     self.out.add(m, struct.pack("<II", 32 + 8 * len(raw), fid) + _pad(raw, STR_LPM_MAX))
-            return _ARGF.pack(f.index, kop, 0, 1, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4)))
+            return _ARGF.pack(idx, kop, 0, 1, *_bitmap(lengths), *([0] * (2 * MAX_RANGES - 4)))
         if op not in _INT_OPS:
             raise PolicyError(f"{path}.operator", f"operator {op!r} does not apply to an integer argument")
         vals: list[int] = []
@@ -408,7 +387,7 @@ class _Compiler:
         vals = [v - (1 << 64) if v >= 1 << 63 else v for v in vals]
         if any(v < -(1 << 63) for v in vals):
             raise PolicyError(f"{path}.values", "a value does not fit in 64 bits")
-        return _ARGF.pack(f.index, kop, len(vals), 0, *(vals + [0] * (2 * MAX_RANGES - len(vals))))
+        return _ARGF.pack(idx, kop, len(vals), 0, *(vals + [0] * (2 * MAX_RANGES - len(vals))))
 
     def actions(self, path: str, acts: Sequence[ActionSelector]) -> list[bytes]:
         out = []
@@ -442,11 +421,12 @@ class _Compiler:
                 out.append(_ACT.pack(kid, len(self.out.action_args) - 1, 0))
                 continue
             if a.action in _TRACKSOCK:
-                if not 0 <= a.arg_sock < len(self.args) or self.args[a.arg_sock].type not in _SOCK_TYPES:
+                sk = self.pos(a.arg_sock)
+                if not 0 <= sk < len(self.args) or self.args[sk].type not in _SOCK_TYPES:
                     raise PolicyError(
                         f"{p}.argSock", f"{a.action} needs argSock naming a sock or socket argument"
                     )
-                out.append(_ACT.pack(_TRACKSOCK[a.action], a.arg_sock, 0))
+                out.append(_ACT.pack(_TRACKSOCK[a.action], sk, 0))
                 continue
             if a.action not in _ACTIONS:
                 raise PolicyError(f"{p}.action", f"action {a.action!r} is not supported on this hook")
@@ -525,11 +505,14 @@ def compile_hook(
     mbset_bit: BitAllocator | None = None,
     override: str = "",
     ret: ReturnSpec | None = None,
+    positions: Mapping[int, int] | None = None,
 ) -> CompiledHook:
     """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError.
 
     ``override`` names how the hook can override its function's return (``lsm``, ``fmod_ret``);
-    without it an Override action is refused.
+    without it an Override action is refused. ``positions`` maps the ``index`` selectors name to a
+    position in ``args`` (kprobes, LSM: an argument's own ``index``, as in Tetragon's examples);
+    other indexes are positions.
     """
 
     def no_lists(name: str) -> list[int]:
@@ -539,7 +522,7 @@ def compile_hook(
         raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
-    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override)
+    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override, positions)
     expanded = [expand_macros(s, macros or {}) for s in selectors]
     sel_args = 0
     for s in expanded:
@@ -560,8 +543,8 @@ def compile_hook(
         ):
             flags |= HOOK_SEL_PROC
         for a in s.match_args:
-            if 0 <= a.index < c.MAX_ARGS:
-                sel_args |= 1 << a.index
+            if 0 <= comp.pos(a.index) < c.MAX_ARGS:
+                sel_args |= 1 << comp.pos(a.index)
     sels = [comp.selector(f"{path}.selectors[{i}]", s, i) for i, s in enumerate(expanded)]
     ret_cfg = comp.with_args(
         [ret.arg] if ret else [], lambda: compile_ret(path, ret, expanded, comp.arg_filter)

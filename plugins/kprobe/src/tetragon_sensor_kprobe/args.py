@@ -93,11 +93,27 @@ def _fmod_ret(path: str, kp: KProbeSpec) -> Placement:
     params = B.vmlinux().func_args(kp.call)
     if params is None:
         raise PolicyError(f"{path}.call", f"{kp.call!r} is not a function of this kernel's BTF")
-    if kp.return_:
-        raise PolicyError(f"{path}.return", "return: true cannot be combined with an fmod_ret Override")
+    ret = ""
+    if kp.return_:  # a kretprobe for the calls that run; an overridden call sends its return itself
+        if not probes.has_kprobes():
+            raise PolicyError(
+                f"{path}.return",
+                "return: true with an fmod_ret Override requires kretprobes (CONFIG_KPROBES), which this "
+                "kernel lacks",
+            )
+        ret = "generic_kretprobe"
     size = 8 * min(len(params), len(_REGS))
     entry = next((f"generic_fmodret_{n}" for n in _FMODRET_SIZES if n <= size), "generic_fmodret")
-    return Placement("fmod_ret", kp.call, entry, kp.call, nargs=len(params), override="fmod_ret")
+    return Placement(
+        "fmod_ret",
+        kp.call,
+        entry,
+        kp.call,
+        ret,
+        kp.call if ret else "",
+        nargs=len(params),
+        override="fmod_ret",
+    )
 
 
 def place(path: str, kp: KProbeSpec) -> Placement:

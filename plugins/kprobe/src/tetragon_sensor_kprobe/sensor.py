@@ -30,6 +30,8 @@ def _attacher(pl: Placement) -> Any:
     def attach(obj: BpfObject) -> None:
         if pl.method == "fmod_ret":
             obj.attach(pl.entry)
+            if pl.ret:  # the return when the function runs; an Override sends its own
+                obj.attach_kprobe(pl.ret, pl.ret_target, retprobe=True)
         elif pl.method == "syscall_tp":
             obj.attach_tracepoint(pl.entry, "syscalls", pl.target)
             if pl.ret:
@@ -113,6 +115,7 @@ class KprobeSensor(Sensor):
                 mbset_bit=fol.take if fol.available else None,
                 override=pl.override,
                 ret=ret,
+                positions={a.index: i for i, a in enumerate(kp.args)},
             )
             info = KprobeInfo(
                 policy.name, pl.function_name, resolved, ret, kp.message, list(kp.tags), compiled.action_args

@@ -173,6 +173,7 @@ class LsmSensor(Sensor):
                 lists=lists,
                 mbset_bit=fol.take if fol.available else None,
                 override="lsm",
+                positions={a.index: i for i, a in enumerate(lh.args)},
             )
             size = 8 * min(len(params), _MAX_PARAMS)
             program = next((f"generic_lsm_{n}" for n in _SIZES if n <= size), "generic_lsm")
