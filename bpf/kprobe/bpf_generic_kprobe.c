@@ -31,7 +31,7 @@ int generic_kprobe_sys(struct pt_regs *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)PT_REGS_PARM1(ctx);
 
-	return generic_run(regs, MSG_OP_GENERIC_KPROBE, 0, 0);
+	return generic_run_ctx(regs, ctx, MSG_OP_GENERIC_KPROBE, 0, 0);
 }
 
 SEC("kretprobe")

@@ -100,6 +100,9 @@
 #define TG_ACT_UNTRACKSOCK 11
 #define TG_ACT_NOTIFY_ENFORCER 12
 
+/* tg_action.arg of Post: the rate limit's scope, and the stacks to take */
+#define TG_POST_KSTACK 0x100
+#define TG_POST_USTACK 0x200
 #define TG_RL_SCOPE_THREAD 0
 #define TG_RL_SCOPE_PROCESS 1
 #define TG_RL_SCOPE_GLOBAL 2
@@ -194,6 +197,7 @@ struct tg_selector {
 /* The return half (return: true): the value's type, the matchReturnArgs of each selector (the
  * one whose entry matched applies), returnCopy, and returnArgAction. */
 #define TG_MAX_RET_FILTERS 2
+#define TG_RET_SLOTS 8
 #define TG_RET_FID 32 /* filter ids of matchReturnArgs: TG_RET_FID + sel * 2 + j */
 #define TG_RET_TRACKSOCK 1
 #define TG_RET_UNTRACKSOCK 2
@@ -202,9 +206,10 @@ struct tg_ret_cfg {
 	__u32 is_signed;
 	__u32 copy;	 /* returnCopy: 1 + the argument whose buffer is read at return, 0: none */
 	__u32 action;	 /* returnArgAction: TG_RET_TRACKSOCK / TG_RET_UNTRACKSOCK, 0: none */
-	__u32 nfilt[TG_MAX_SELECTORS];
-	__u32 pad;
-	struct tg_arg_filter filt[TG_MAX_SELECTORS][TG_MAX_RET_FILTERS];
+	/* indexed by selector; 8 slots (3 unused) so that a selector index masked to 3 bits is in
+	 * bounds: 6.1's verifier loses the tighter bound when clang rematerializes the index */
+	__u32 nfilt[TG_RET_SLOTS];
+	struct tg_arg_filter filt[TG_RET_SLOTS][TG_MAX_RET_FILTERS];
 };
 
 struct tg_hook_cfg {

@@ -186,8 +186,8 @@ static __always_inline int rate_limited(struct tg_heap *h, __u32 sel, struct tg_
 	*(__u64 *)&h->sk = 14695981039346656037ULL;
 	bpf_loop(h->dlen < 128 ? h->dlen : 128, hash_step, &r, 0);
 	k.sel = sel;
-	k.scope = act->arg == TG_RL_SCOPE_THREAD ? (__u32)pid_tgid
-		  : act->arg == TG_RL_SCOPE_PROCESS ? (__u32)(pid_tgid >> 32) : 0;
+	k.scope = (act->arg & 0xff) == TG_RL_SCOPE_THREAD ? (__u32)pid_tgid
+		  : (act->arg & 0xff) == TG_RL_SCOPE_PROCESS ? (__u32)(pid_tgid >> 32) : 0;
 	k.hash = *(__u64 *)&h->sk;
 	last = bpf_map_lookup_elem(&tg_ratelimit, &k);
 	if (last && now - *last < act->arg2)
@@ -287,7 +287,22 @@ static __always_inline int generic_return(__u64 ret, __u8 op);
 
 /* The common path of every run is kept short: a run that no selector accepts reads only the
  * arguments the selectors look at, and the process, namespaces and time only if they do too. */
-static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const int ctx_size)
+/* kernelStackTrace / userStackTrace of a Post action: the stacks' ids in this map, which user
+ * space reads (and frees) when it decodes the event. One entry per object unless the core sizes
+ * it for a hook that asks for stacks. */
+#define TG_STACK_DEPTH 127 /* PERF_MAX_STACK_DEPTH */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(value_size, TG_STACK_DEPTH * sizeof(__u64));
+} tg_stack_map SEC(".maps");
+
+/* generic_run_ctx: ctx is where the arguments are, pctx the program's own context (they differ
+ * for a syscall kprobe, whose arguments are the user pt_regs its first parameter points to). */
+#define generic_run(ctx, op, raw, ctx_size) generic_run_ctx(ctx, ctx, op, raw, ctx_size)
+
+static __always_inline int generic_run_ctx(void *ctx, void *pctx, __u8 op, const int raw, const int ctx_size)
 {
 	__u32 zero = 0;
 	struct tg_hook_cfg *cfg = hook_cfg();
@@ -346,6 +361,8 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	}
 	if (!(cfg->flags & TG_HOOK_EARLY_HDR))
 		__builtin_memset(&h->hdr, 0, sizeof(h->hdr));
+	h->hdr.kernel_stack_id = -1;
+	h->hdr.user_stack_id = -1;
 	if (sw.matched >= 0 && sw.matched < TG_MAX_SELECTORS) {
 		s = &cfg->sel[sw.matched];
 		if (!task) {
@@ -372,6 +389,10 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 					post = 0;
 					st->rate_limited++;
 				}
+				if (act->arg & TG_POST_KSTACK)
+					h->hdr.kernel_stack_id = bpf_get_stackid(pctx, &tg_stack_map, 0);
+				if (act->arg & TG_POST_USTACK)
+					h->hdr.user_stack_id = bpf_get_stackid(pctx, &tg_stack_map, BPF_F_USER_STACK);
 				break;
 			case TG_ACT_NOPOST:
 				post = 0;
@@ -442,8 +463,6 @@ static __always_inline int generic_run(void *ctx, __u8 op, const int raw, const 
 	h->hdr.common.ktime = tg_get_ktime();
 	h->hdr.func_id = cfg->hook_id;
 	h->hdr.tid = (__u32)pid_tgid;
-	h->hdr.kernel_stack_id = -1;
-	h->hdr.user_stack_id = -1;
 	size = sizeof(h->hdr) + (h->dlen & (TG_BUF - 1));
 	h->hdr.common.size = size;
 	if (cfg->flags & TG_HOOK_RETURN)
@@ -524,11 +543,16 @@ static __always_inline int generic_return(__u64 ret, __u8 op)
 		off = encode_ret_object(h, cfg->ret.type, ret);
 #endif
 	if (sel < TG_MAX_SELECTORS) {
+		/* masked to the 8 slots of tg_ret_cfg (see there) */
+		__u32 s8 = tg_mask(sel, 7);
+		__u32 nf = cfg->ret.nfilt[s8];
+		struct tg_arg_filter *fs = cfg->ret.filt[s8];
+
 		for (j = 0; j < TG_MAX_RET_FILTERS; j++) {
-			struct tg_arg_filter *f = &cfg->ret.filt[sel][j];
+			struct tg_arg_filter *f = &fs[j];
 			__u32 fid = TG_RET_FID + sel * TG_MAX_RET_FILTERS + j;
 
-			if (j >= cfg->ret.nfilt[sel])
+			if (j >= nf)
 				break;
 #ifdef TG_PATH_ARGS
 			if (f->is_str == TG_ARG_NET)

@@ -190,6 +190,10 @@ class Agent:
 
         return dispatch, flush
 
+    def _sensor_options(self) -> dict[str, object]:
+        """Settings the sensors read from their SensorContext."""
+        return {"expose_stack_addresses": self.cfg.expose_stack_addresses}
+
     def _sensor_rows(self) -> list[SensorInfo]:
         """ListSensors: every installed sensor; a loaded one's collection is "base" for the start-up
         sensors and the names of the policies it serves otherwise (upstream's collections)."""
@@ -301,7 +305,9 @@ class Agent:
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
             self._installed = tuple(await asyncio.to_thread(discover))
             for sensor in await asyncio.to_thread(load_enabled, self.sensors):
-                ctx = SensorContext(shared, self.registry, procfs=procfs, pin_dir=self.pin_dir)
+                ctx = SensorContext(
+                    shared, self.registry, procfs=procfs, pin_dir=self.pin_dir, options=self._sensor_options()
+                )
                 self.loaded.append(LoadedSensor(sensor, ctx))  # unloaded in teardown whatever happens
                 await _shielded_thread(sensor.load, ctx)
                 observer.add_decoders(sensor.name, sensor.decoders())
@@ -315,7 +321,9 @@ class Agent:
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
             # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
             self.policies.loader = PolicySensors(
-                lambda: SensorContext(shared, self.registry, procfs=procfs, pin_dir=self.pin_dir),
+                lambda: SensorContext(
+                    shared, self.registry, procfs=procfs, pin_dir=self.pin_dir, options=self._sensor_options()
+                ),
                 observer.add_decoders,
                 lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
             )

@@ -159,3 +159,61 @@ def test_a_kernel_function_hook_needs_kprobes(start_agent, tmp_path: Path) -> No
     else:
         assert p["state"] == "TP_STATE_LOAD_ERROR"
         assert p["error"].startswith("spec.kprobes[0].call: 'fd_install' requires kprobes (CONFIG_KPROBES)")
+
+
+def test_a_list_of_syscalls_is_a_hook_per_syscall(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    tag = copy_bin(tmp_path, PY, "py-dups")
+    add(
+        tetra,
+        tmp_path,
+        f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: dups
+spec:
+  lists:
+  - {{name: dups, type: syscalls, values: [sys_dup, sys_dup2]}}
+  kprobes:
+  - call: list:dups
+    args: [{{index: 0, type: int}}]
+    selectors:
+    - matchBinaries: [{{operator: In, values: ["{tag}"]}}]
+""",
+    )
+    # libc's dup and dup2 (Python's os.dup is fcntl F_DUPFD_CLOEXEC)
+    subprocess.run(
+        [tag, "-S", "-c", "import ctypes; c = ctypes.CDLL(None); c.dup(1); c.dup2(1, 9)"], check=True
+    )
+    evs = agent.wait_for(lambda e: len(kps(e, "dups")) >= 2)
+    got = sorted((k["function_name"], k["args"][0]["int_arg"]) for k in kps(evs, "dups"))
+    assert got == [("__x64_sys_dup", 1), ("__x64_sys_dup2", 1)]
+
+
+def test_kernel_and_user_stack_traces(start_agent, tmp_path: Path) -> None:
+    agent, tetra, _ = start(start_agent)
+    tag = copy_bin(tmp_path, PY, "py-stacks")
+    add(
+        tetra,
+        tmp_path,
+        f"""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: stacks
+spec:
+  kprobes:
+  - call: sys_getppid
+    syscall: true
+    selectors:
+    - matchBinaries: [{{operator: In, values: ["{tag}"]}}]
+      matchActions: [{{action: Post, kernelStackTrace: true, userStackTrace: true}}]
+""",
+    )
+    subprocess.run([tag, "-S", "-c", "import os, time; os.getppid(); time.sleep(1)"], check=True)
+    evs = agent.wait_for(lambda e: bool(kps(e, "stacks")))
+    (ev,) = kps(evs, "stacks")
+    kernel = [f["symbol"] for f in ev["kernel_stack_trace"]]
+    assert "do_syscall_64" in kernel, kernel
+    assert all(f.get("address", "0") == "0" for f in ev["kernel_stack_trace"])  # not exposed by default
+    libc = [f for f in ev["user_stack_trace"] if f["module"].endswith("libc.so.6")]
+    assert libc and any(f["symbol"] in ("getppid", "__getppid") for f in libc), ev["user_stack_trace"]

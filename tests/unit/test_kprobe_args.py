@@ -106,8 +106,6 @@ def test_refusals_name_the_path_and_the_reason(no_kprobes: None) -> None:
     fd = kprobe("  - call: fd_install\n    syscall: false\n")
     with pytest.raises(PolicyError, match=r"spec.kprobes\[0\].call: 'fd_install' requires kprobes"):
         K.place("spec.kprobes[0]", fd)
-    with pytest.raises(PolicyError, match=r"call: 'list:x': a hook per list entry is not supported"):
-        K.place("spec.kprobes[0]", K.KProbeSpec(call="list:x"))
     nope = kprobe("  - call: sys_nosuch\n")
     with pytest.raises(PolicyError, match="no syscalls/sys_enter_nosuch tracepoint"):
         K.place("spec.kprobes[0]", nope)
@@ -175,3 +173,39 @@ def test_a_nop_argument_is_neither_read_nor_reported(with_kprobes: None) -> None
     # the kernel wrote only the uint32 (8 bytes): the nop has no bytes and no event entry
     got = decode_args("security_mmap_file", args, memoryview((5).to_bytes(8, "little")))
     assert [a.uint_arg for a in got] == [5]
+
+
+def test_call_lists_expand_to_a_hook_per_function(tmp_path, monkeypatch) -> None:
+    from tetragon_sensor_kprobe import calllists as L
+
+    from tetragon_core import probes, tracefs
+    from tetragon_core.policy.model import ListSpec
+
+    events = tmp_path / "events" / "syscalls"
+    events.mkdir(parents=True)
+    for n in range(40):
+        (events / f"sys_enter_call{n}").mkdir()
+    (tmp_path / "available_filter_functions").write_text("ksys_read\nksys_write [m]\nvfs_read\nksys_x.cold\n")
+    monkeypatch.setattr(tracefs, "events_dir", lambda: str(tmp_path / "events"))
+    monkeypatch.setattr(probes, "has_kprobe_multi", lambda: False)
+    lists = [
+        ListSpec(name="dups", type="syscalls", values=["sys_dup", "sys_dup2"]),
+        ListSpec(name="ksys", type="generated_ftrace", pattern="^ksys_*"),
+        ListSpec(name="all", type="generated_syscalls"),
+        ListSpec(name="nums", values=["1"]),
+    ]
+    got = L.expand("p", K.KProbeSpec(call="list:dups", syscall=False), lists)
+    assert [(k.call, k.syscall) for k in got] == [("sys_dup", True), ("sys_dup2", True)]
+    got = L.expand("p", K.KProbeSpec(call="list:ksys"), lists)
+    assert [(k.call, k.syscall) for k in got] == [("ksys_read", False), ("ksys_write", False)]
+    assert L.expand("p", K.KProbeSpec(call="fd_install"), lists) == [K.KProbeSpec(call="fd_install")]
+    for name, msg in (
+        (
+            "all",
+            r"p.call: list 'all' has 40 functions; more than 32 in one hook requires kprobe.multi, which",
+        ),
+        ("nums", r"spec.lists\[3\].type: a list of type 'values' names no functions"),
+        ("nope", r"p.call: list 'nope' is not defined"),
+    ):
+        with pytest.raises(PolicyError, match=msg):
+            L.expand("p", K.KProbeSpec(call=f"list:{name}"), lists)

@@ -137,3 +137,32 @@ def test_selectors_name_kprobe_arguments_by_their_index() -> None:
     assert (arg, op, n, vals[0]) == (0, 3, 1, 2)
     with pytest.raises(PolicyError, match="the hook has 1 args; index 1 names none"):
         compile_hook("p", 1, args, [sel])  # by position, there is no second argument
+
+
+def test_stack_symbols(tmp_path) -> None:
+    import ctypes
+    import os
+
+    from tetragon_core import stacks
+
+    ks = tmp_path / "kallsyms"
+    ks.write_text(
+        "ffffffff81000000 T _stext\nffffffff81000100 t do_thing\nffffffffc0000000 t modfn\t[dummy]\n"
+    )
+    syms = stacks.KernelSymbols(str(ks))
+    got = stacks.kernel_trace([0xFFFFFFFF81000110, 0xFFFFFFFFC0000004], expose=True, syms=syms)
+    assert [(f.symbol, f.offset, f.module, f.address) for f in got] == [
+        ("do_thing", "16", "", str(0xFFFFFFFF81000110)),
+        ("modfn", "4", "dummy", str(0xFFFFFFFFC0000004)),
+    ]
+    assert stacks.parse_stack(struct.pack("<3Q", 1, 2, 0) + bytes(16)) == [1, 2]
+    libc = ctypes.CDLL("libc.so.6")
+    addr = ctypes.cast(libc.getppid, ctypes.c_void_p).value
+    assert addr is not None
+    (frame,) = stacks.user_trace(os.getpid(), [addr + 1])
+    assert (
+        frame.module.endswith("libc.so.6")
+        and frame.symbol in ("getppid", "__getppid")
+        and frame.offset == "1"
+    )
+    assert stacks.user_trace(os.getpid(), [8]) == []  # not mapped: left out

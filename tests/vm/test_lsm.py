@@ -32,6 +32,7 @@ def test_file_open_override_blocks_one_path_only(start_agent, tmp_path: Path) ->
     agent, tetra, mport = start(start_agent)
     blocked, allowed = tmp_path / "blocked", tmp_path / "allowed"
     blocked.write_text("secret")
+    blocked.chmod(0o640)
     allowed.write_text("fine")
     cat = copy_bin(tmp_path, "/bin/cat", "cat-lsm")
     add(
@@ -47,7 +48,9 @@ def test_file_open_override_blocks_one_path_only(start_agent, tmp_path: Path) ->
     assert other.stdout == "secret"  # another binary is not matched
     evs = agent.wait_for(lambda e: bool(lsms(e, "lsm-block")))
     (ev,) = lsms(evs, "lsm-block")
-    assert ev["function_name"] == "file_open" and ev["args"] == [{"file_arg": {"path": str(blocked)}}]
+    assert ev["function_name"] == "file_open" and ev["args"] == [
+        {"file_arg": {"path": str(blocked), "permission": "-rw-r-----"}}
+    ]
     assert ev["action"] == "KPROBE_ACTION_OVERRIDE" and ev["process"]["binary"] == cat
     assert (
         metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="lsm-block", outcome="overrides")

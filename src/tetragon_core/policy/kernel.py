@@ -83,6 +83,7 @@ HOOK_CFG_SIZE = 5760 + RET_CFG_SIZE
 HOOK_SOCK_ARGS = 0x20
 _SOCK_TYPES = (7, 41)  # sock, socket
 _TRACKSOCK = {"TrackSock": 10, "UntrackSock": 11}
+_KSTACK, _USTACK = 0x100, 0x200  # TG_POST_KSTACK / TG_POST_USTACK
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class CompiledHook:
     maps: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
     #: followChildren: (binary path, mbset bit) for tg_mbset_paths
     mbset: list[tuple[str, int]] = field(default_factory=list)
+    #: some Post takes kernel or user stack traces (the object's tg_stack_map is sized for them)
+    stack_traces: bool = False
     #: GetUrl/DnsLookup: (action, URL or FQDN) by the index the kernel puts in action_arg_id
     action_args: list[tuple[str, str]] = field(default_factory=list)
 
@@ -162,7 +165,9 @@ class _Compiler:
         mbset_bit: BitAllocator | None,
         override: str = "",
         positions: Mapping[int, int] | None = None,
+        stacks: bool = False,
     ) -> None:
+        self.stacks = stacks
         self.positions = positions or {}
         self.override = override  # how this hook can override a return value ("" if it cannot)
         self.args = args
@@ -434,8 +439,8 @@ class _Compiler:
                 (a.kernel_stack_trace, "kernelStackTrace"),
                 (a.user_stack_trace, "userStackTrace"),
             ):
-                if flag:
-                    raise PolicyError(f"{p}.{what}", "stack traces are not supported on tracepoints yet")
+                if flag and not self.stacks:
+                    raise PolicyError(f"{p}.{what}", "stack traces are reported by kprobe hooks only")
             if a.ima_hash:
                 raise PolicyError(f"{p}.imaHash", "imaHash needs LSM hooks")
             arg, arg2 = 0, 0
@@ -446,6 +451,9 @@ class _Compiler:
             if a.action == "Post" and a.rate_limit:
                 arg2 = rate_limit_ns(a.rate_limit)
                 arg = _SCOPES[a.rate_limit_scope or "thread"]
+            if a.action == "Post" and (a.kernel_stack_trace or a.user_stack_trace):
+                arg |= (_KSTACK if a.kernel_stack_trace else 0) | (_USTACK if a.user_stack_trace else 0)
+                self.out.stack_traces = True
             out.append(_ACT.pack(_ACTIONS[a.action], arg, arg2))
         return out
 
@@ -506,6 +514,7 @@ def compile_hook(
     override: str = "",
     ret: ReturnSpec | None = None,
     positions: Mapping[int, int] | None = None,
+    stacks: bool = False,
 ) -> CompiledHook:
     """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError.
 
@@ -522,7 +531,7 @@ def compile_hook(
         raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
-    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override, positions)
+    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override, positions, stacks)
     expanded = [expand_macros(s, macros or {}) for s in selectors]
     sel_args = 0
     for s in expanded:

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 MAX_RET_FILTERS = 2  # matchReturnArgs per selector
 RET_FID = 32  # their filter ids: RET_FID + selector * MAX_RET_FILTERS + j (after matchArgs' 0..24)
 RET_ACTIONS = {"TrackSock": 1, "UntrackSock": 2}
-_HEAD = struct.Struct("<4I5II")
+SLOTS = 8  # per-selector slots (5 used; see tg_ret_cfg)
+_HEAD = struct.Struct(f"<4I{SLOTS}I")
 _FILTER_SIZE = 80
-RET_CFG_SIZE = _HEAD.size + 5 * MAX_RET_FILTERS * _FILTER_SIZE
+RET_CFG_SIZE = _HEAD.size + SLOTS * MAX_RET_FILTERS * _FILTER_SIZE
 _SOCKS = (7, 41)  # sock, socket
 
 
@@ -70,7 +71,7 @@ def compile_ret(
             got.append(arg_filter(f"{p}[{j}]", f, RET_FID + i * MAX_RET_FILTERS + j))
         counts.append(len(got))
         filters.append(b"".join(got) + b"\0" * (_FILTER_SIZE * (MAX_RET_FILTERS - len(got))))
-    counts += [0] * (5 - len(counts))
-    body = b"".join(filters) + b"\0" * (_FILTER_SIZE * MAX_RET_FILTERS * (5 - len(filters)))
-    head = _HEAD.pack(ret.arg.type, int(ret.arg.is_signed), ret.copy, action, *counts, 0)
+    counts += [0] * (SLOTS - len(counts))
+    body = b"".join(filters) + b"\0" * (_FILTER_SIZE * MAX_RET_FILTERS * (SLOTS - len(filters)))
+    head = _HEAD.pack(ret.arg.type, int(ret.arg.is_signed), ret.copy, action, *counts)
     return head + body

@@ -144,9 +144,19 @@ class HookPlan:
     programs: Sequence[str]
     attach: Attach
     #: called once the object is loaded, before it is attached (e.g. to register the decoder)
-    on_loaded: Callable[[], None] = lambda: None
+    on_loaded: Callable[[BpfObject], None] = lambda obj: None
     #: program → kernel function, for BTF-attached programs (LSM hooks)
     targets: Mapping[str, str] | None = None
+
+
+STACK_ENTRIES = 4096  # stack traces waiting for user space, per hook that takes them
+
+
+def _sizes(compiled: CompiledHook) -> dict[str, int]:
+    sizes = {"tg_heap_map": lb.num_possible_cpus()}
+    if compiled.stack_traces:
+        sizes["tg_stack_map"] = STACK_ENTRIES
+    return sizes
 
 
 def load_hooks(
@@ -171,7 +181,7 @@ def load_hooks(
                 obj_path,
                 ctx.shared,
                 autoload=set(plan.programs),
-                max_entries={"tg_heap_map": lb.num_possible_cpus()},
+                max_entries=_sizes(plan.compiled),
                 rodata={".rodata.hook": plan.compiled.cfg},
                 targets=dict(plan.targets) if plan.targets else None,
             )
@@ -181,7 +191,7 @@ def load_hooks(
                 m = obj.maps[map_name]
                 for k, v in entries.items():
                     m.update(k, v)
-            plan.on_loaded()  # before attach: the first record may come at once
+            plan.on_loaded(obj)  # before attach: the first record may come at once
         for plan in plans:
             follow.install(plan.compiled.mbset)  # before attach: no event may miss a set bit
         handle = GenericPolicy(hooks, forget, follow)

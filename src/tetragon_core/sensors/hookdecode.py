@@ -70,16 +70,19 @@ class Header:
         "exec_ktime",
         "flags",
         "func_id",
+        "kernel_stack_id",
         "ktime",
         "pid",
         "retprobe_id",
         "tid",
+        "user_stack_id",
     )
 
     def __init__(self, f: tuple[int, ...]) -> None:
         self.flags, self.ktime, self.pid, self.exec_ktime = f[1], f[3], f[4], f[5]
         self.func_id, self.retprobe_id, self.action, self.tid = f[19], f[20], f[21], f[23]
         self.action_arg_id = f[22]
+        self.kernel_stack_id, self.user_stack_id = f[24], f[25]
 
 
 def header(rec: bytes, what: str) -> Header:

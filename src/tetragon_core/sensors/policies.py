@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tetragon_core.exceptions import SensorError
+from tetragon_core.exceptions import SensorError, TetragonError
 from tetragon_core.policy.registry import PolicyEntry, PolicyHandleLike
 from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
 from tetragon_core.sensors.registry import SensorEntry, discover, load_sensor
@@ -61,12 +61,19 @@ class PolicySensors:
 
     def __call__(self, entry: PolicyEntry) -> list[PolicyHandleLike]:
         handles: list[Any] = []
+        name = ""
         try:
             for name in dict.fromkeys(entry.sensors):
                 sensor, ctx = self._get(name)
                 handles.append(sensor.load_policy(ctx, entry.policy, entry.id, entry.mode))
-        except BaseException:
+        except BaseException as e:
             for h in handles:
                 h.unload()
-            raise
+            if isinstance(e, TetragonError) or not isinstance(e, Exception):
+                raise
+            # a plugin's bug: the policy fails to load, naming the sensor; the agent runs on
+            log.exception("sensor %s failed while loading policy %s", name, entry.policy.name)
+            raise SensorError(
+                f"sensor {name} failed while loading the policy: {type(e).__name__}: {e}"
+            ) from e
         return handles

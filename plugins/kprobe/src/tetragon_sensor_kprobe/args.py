@@ -118,10 +118,6 @@ def _fmod_ret(path: str, kp: KProbeSpec) -> Placement:
 
 def place(path: str, kp: KProbeSpec) -> Placement:
     """Where ``kp`` attaches on this kernel; PolicyError (naming the missing feature) if nowhere."""
-    if kp.call.startswith("list:"):
-        raise PolicyError(
-            f"{path}.call", f"{kp.call!r}: a hook per list entry is not supported by the kprobe sensor yet"
-        )
     if _wants_override(kp) and not kp.syscall:
         return _fmod_ret(path, kp)
     if _wants_override(kp):

@@ -14,6 +14,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from tetragon_core.bpf.maps import Map
 from tetragon_core.events import ProcessKprobe
 from tetragon_core.metrics import Registry
 from tetragon_core.policy import argtypes as A
@@ -36,12 +37,36 @@ from tetragon_core.sensors.hookdecode import (
 )
 from tetragon_core.sensors.structdecode import SIZES
 from tetragon_core.sensors.useractions import UserActions
+from tetragon_core.stacks import kernel_trace, parse_stack, user_trace
 
 __all__ = ["KprobeDecoder", "KprobeInfo"]
 
 MAX_PENDING = 8192
 MAX_WAIT_NS = 60_000_000_000
 _U64 = struct.Struct("<Q")
+
+
+@dataclass
+class StackSource:
+    """Where a hook's stack traces are: its object's tg_stack_map, and how to report them."""
+
+    map: Map | None
+    expose: bool = False  # --expose-stack-addresses
+    procfs: str = "/proc"
+
+    def take(self, stack_id: int) -> list[int]:
+        """The addresses of one stack, removed from the map (its slot is free again)."""
+        if self.map is None or stack_id < 0:
+            return []
+        key = struct.pack("<I", stack_id)
+        raw = self.map.get(key)
+        if raw is None:
+            return []
+        try:
+            self.map.delete(key)
+        except OSError:
+            pass
+        return parse_stack(raw)
 
 
 @dataclass
@@ -55,6 +80,7 @@ class KprobeInfo:
     message: str = ""
     tags: list[str] = field(default_factory=list)
     action_args: list[tuple[str, str]] = field(default_factory=list)  # GetUrl/DnsLookup targets
+    stacks: StackSource | None = None  # set when a Post takes stack traces
 
 
 class KprobeDecoder:
@@ -113,6 +139,12 @@ class KprobeDecoder:
             message=info.message,
             tags=list(info.tags),
         )
+        if info.stacks is not None:
+            st = info.stacks
+            if h.kernel_stack_id >= 0:
+                ev.kernel_stack_trace = kernel_trace(st.take(h.kernel_stack_id), st.expose)
+            if h.user_stack_id >= 0:
+                ev.user_stack_trace = user_trace(h.pid, st.take(h.user_stack_id), st.expose, st.procfs)
         msg = HookMessage(ExecKey(h.pid, h.exec_ktime), h.ktime, "process_kprobe", ev, "PROCESS_KPROBE")
         if info.ret is None:
             return msg

@@ -19,7 +19,8 @@ from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorConte
 from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
 from tetragon_core.sensors.useractions import UserActions
 from tetragon_sensor_kprobe.args import Placement, place, resolve_args, return_spec
-from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo
+from tetragon_sensor_kprobe.calllists import expand
+from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo, StackSource
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,12 @@ class KprobeSensor(Sensor):
         lists = list_resolver(spec.lists)
         plans: list[HookPlan] = []
         ids: list[int] = []
-        for i, kp in enumerate(spec.kprobes):
-            path = f"spec.kprobes[{i}]"
+        hooks = [
+            (f"spec.kprobes[{i}]", h)
+            for i, kp in enumerate(spec.kprobes)
+            for h in expand(f"spec.kprobes[{i}]", kp, spec.lists)
+        ]
+        for path, kp in hooks:
             pl = place(path, kp)
             resolved = resolve_args(path, kp, pl)
             ret = return_spec(path, kp, resolved)
@@ -116,10 +121,13 @@ class KprobeSensor(Sensor):
                 override=pl.override,
                 ret=ret,
                 positions={a.index: i for i, a in enumerate(kp.args)},
+                stacks=True,
             )
             info = KprobeInfo(
                 policy.name, pl.function_name, resolved, ret, kp.message, list(kp.tags), compiled.action_args
             )
+            if compiled.stack_traces:
+                info.stacks = StackSource(None, bool(ctx.options.get("expose_stack_addresses")), ctx.procfs)
             programs = [pl.entry, pl.ret] if pl.ret else [pl.entry]
             targets = {pl.entry: pl.target} if pl.method == "fmod_ret" else None
             plans.append(
@@ -135,7 +143,9 @@ class KprobeSensor(Sensor):
         return load_hooks(ctx, "spec.kprobes", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
     def _register(self, hook_id: int, info: KprobeInfo, pl: Placement) -> Any:
-        def register() -> None:
+        def register(obj: BpfObject) -> None:
+            if info.stacks is not None:  # the hook takes stack traces: its decoder reads them here
+                info.stacks.map = obj.maps["tg_stack_map"]
             with self._lock:
                 self._hooks[hook_id] = info
                 self.methods[hook_id] = pl.method

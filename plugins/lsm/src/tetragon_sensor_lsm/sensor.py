@@ -191,7 +191,7 @@ class LsmSensor(Sensor):
         return load_hooks(ctx, "spec.lsmhooks", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
     def _register(self, hook_id: int, info: LsmInfo) -> Any:
-        def register() -> None:
+        def register(_obj: BpfObject) -> None:
             with self._lock:
                 self._hooks[hook_id] = info
 

@@ -104,7 +104,7 @@ class TracepointSensor(Sensor):
         return load_hooks(ctx, "spec.tracepoints", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
     def _register(self, hook_id: int, info: HookInfo) -> Any:
-        def register() -> None:
+        def register(_obj: BpfObject) -> None:
             with self._lock:
                 self._hooks[hook_id] = info
 
