@@ -283,8 +283,6 @@ static __always_inline __u32 encode_ret_object(struct tg_heap *h, __u32 type, __
 }
 #endif
 
-static __always_inline int generic_return(__u64 ret, __u8 op);
-
 /* The common path of every run is kept short: a run that no selector accepts reads only the
  * arguments the selectors look at, and the process, namespaces and time only if they do too. */
 /* kernelStackTrace / userStackTrace of a Post action: the stacks' ids in this map, which user
@@ -481,9 +479,20 @@ static __always_inline int generic_run_ctx(void *ctx, void *pctx, __u8 op, const
 				e.copy_ptr = h->val[tg_mask(cfg->ret.copy - 1, 7) & 7];
 			bpf_map_update_elem(&tg_ret_pending, &pid_tgid, &e, BPF_ANY);
 			/* Overridden (fmod_ret): the function does not run, so its return probe does not
-			 * fire; the return half is the override's value, sent now. */
-			if (ret)
-				generic_return((__u64)ret, op);
+			 * fire; the return half is the override's value, sent now (inline and small: this
+			 * program's stack is near the verifier's limit with bpf_loop's frames). */
+			if (ret) {
+				bpf_map_delete_elem(&tg_ret_pending, &pid_tgid);
+				h->hdr.common.flags |= TG_MSG_RETURN;
+				h->hdr.retprobe_id = h->hdr.common.ktime;
+				h->hdr.common.ktime = tg_get_ktime();
+				h->hdr.common.size = sizeof(h->hdr) + 8;
+				*(__u64 *)h->data = (__u64)ret;
+				if (tg_output(&h->hdr, sizeof(h->hdr) + 8))
+					st->output_failed++;
+				else
+					st->posted++;
+			}
 		}
 	}
 	return ret;

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from tetragon_core.events import StackTraceEntry
 
-__all__ = ["KernelSymbols", "kernel_trace", "parse_stack", "user_trace"]
+__all__ = ["KernelSymbols", "kernel_functions", "kernel_trace", "parse_stack", "user_trace"]
 
 _ADDR = struct.Struct("<Q")
 
@@ -68,6 +68,13 @@ class KernelSymbols:
 
 
 _kernel = KernelSymbols()
+
+
+@lru_cache(maxsize=1)
+def kernel_functions(path: str = "/proc/kallsyms") -> frozenset[str]:
+    """Names of the kernel's text symbols: the functions a kprobe can attach to."""
+    with open(path) as f:
+        return frozenset(p[2] for p in (line.split() for line in f) if len(p) >= 3 and p[1] in "tTwW")
 
 
 def kernel_trace(

@@ -209,3 +209,13 @@ def test_call_lists_expand_to_a_hook_per_function(tmp_path, monkeypatch) -> None
     ):
         with pytest.raises(PolicyError, match=msg):
             L.expand("p", K.KProbeSpec(call=f"list:{name}"), lists)
+
+
+def test_function_exists_reads_the_kernel_symbols(tmp_path, monkeypatch) -> None:
+    from tetragon_core import stacks
+
+    ks = tmp_path / "kallsyms"
+    ks.write_text("0 T tcp_connect\n0 t fd_install\n0 D some_data\n0 t x.cold [m]\n")
+    monkeypatch.setattr(stacks, "kernel_functions", lambda: stacks.kernel_functions.__wrapped__(str(ks)))
+    assert K.function_exists("tcp_connect") and K.function_exists("fd_install")
+    assert not K.function_exists("dev_queue_xmit") and not K.function_exists("some_data")

@@ -124,6 +124,11 @@ def test_override_on_a_hook_that_can_returns_its_errno() -> None:
     sels, _ = selectors("[{matchActions: [{action: Override, argError: 5}]}]")
     with pytest.raises(PolicyError, match=r"argError: expected a negative errno, got 5"):
         K.compile_hook("spec.lsmhooks[0]", 1, ARGS, sels, override="lsm")
+    out = K.compile_hook("spec.kprobes[0]", 1, ARGS, sels, override="fmod_ret")  # any nonzero int
+    assert K._ACT.unpack_from(out.cfg, 80 + K.SELECTOR_SIZE - 3 * K._ACT.size) == (4, 5, 0)
+    sels, _ = selectors("[{matchActions: [{action: Override, argError: 0}]}]")
+    with pytest.raises(PolicyError, match=r"argError: expected a nonzero 32-bit int, got 0"):
+        K.compile_hook("spec.kprobes[0]", 1, ARGS, sels, override="fmod_ret")
 
 
 def test_get_url_and_dns_lookup_name_their_target_by_index() -> None:

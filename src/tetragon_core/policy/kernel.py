@@ -411,8 +411,12 @@ class _Compiler:
                         "Override needs bpf_override_return (absent here) or an fmod_ret/LSM hook; "
                         "this hook has neither",
                     )
-                if not -4095 <= a.arg_error < 0:
+                # an LSM hook's decision is 0 or a negative errno; an fmod_ret function returns
+                # whatever int argError is (Tetragon's examples use 1), but 0 would not override
+                if self.override == "lsm" and not -4095 <= a.arg_error < 0:
                     raise PolicyError(f"{p}.argError", f"expected a negative errno, got {a.arg_error}")
+                if not a.arg_error or not -(1 << 31) <= a.arg_error < 1 << 31:
+                    raise PolicyError(f"{p}.argError", f"expected a nonzero 32-bit int, got {a.arg_error}")
                 out.append(_ACT.pack(_OVERRIDE, a.arg_error & 0xFFFFFFFF, 0))
                 continue
             if a.action in ("GetUrl", "DnsLookup"):

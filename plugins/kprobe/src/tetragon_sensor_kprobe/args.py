@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tetragon_core import probes
+from tetragon_core import probes, stacks
 from tetragon_core.bpf import btf as B
 from tetragon_core.policy import PolicyError
 from tetragon_core.policy.argtypes import (
@@ -61,6 +61,15 @@ class Placement:
     ret_target: str = ""
     nargs: int = 6  # arguments the hook's function or syscall has
     override: str = ""  # how an Override action is done ("" = it cannot be)
+
+
+def function_exists(name: str) -> bool:
+    """Is ``name`` a function of this kernel that a kprobe can attach to? (True when the symbol
+    table cannot be read: the attach itself then says.)"""
+    try:
+        return name in stacks.kernel_functions()
+    except OSError:
+        return True
 
 
 def syscall_base(call: str) -> str:

@@ -10,7 +10,7 @@ from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf.objects import BpfObject
-from tetragon_core.policy import TracingPolicy
+from tetragon_core.policy import PolicyError, TracingPolicy
 from tetragon_core.policy.kernel import HostInfo, compile_hook
 from tetragon_core.policy.lists import list_resolver
 from tetragon_core.process.messages import MSG_OP_GENERIC_KPROBE
@@ -18,7 +18,7 @@ from tetragon_core.process.namespaces import read_host_namespaces
 from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
 from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
 from tetragon_core.sensors.useractions import UserActions
-from tetragon_sensor_kprobe.args import Placement, place, resolve_args, return_spec
+from tetragon_sensor_kprobe.args import Placement, function_exists, place, resolve_args, return_spec
 from tetragon_sensor_kprobe.calllists import expand
 from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo, StackSource
 
@@ -103,6 +103,17 @@ class KprobeSensor(Sensor):
         ]
         for path, kp in hooks:
             pl = place(path, kp)
+            if pl.method in ("kprobe", "syscall") and not function_exists(pl.target):
+                if kp.ignore is not None and kp.ignore.call_not_found:
+                    log.info(
+                        "policy %s: %s is not a function of this kernel; ignored", policy.name, pl.target
+                    )
+                    continue
+                raise PolicyError(
+                    f"{path}.call",
+                    f"{pl.target!r} is not a function of this kernel (absent from /proc/kallsyms: inlined, "
+                    "renamed or not built); ignore: {callNotFound: true} skips such a hook",
+                )
             resolved = resolve_args(path, kp, pl)
             ret = return_spec(path, kp, resolved)
             with self._lock:
