@@ -216,6 +216,7 @@ def test_function_exists_reads_the_kernel_symbols(tmp_path, monkeypatch) -> None
 
     ks = tmp_path / "kallsyms"
     ks.write_text("0 T tcp_connect\n0 t fd_install\n0 D some_data\n0 t x.cold [m]\n")
-    monkeypatch.setattr(stacks, "kernel_functions", lambda: stacks.kernel_functions.__wrapped__(str(ks)))
+    read = stacks.kernel_functions.__wrapped__
+    monkeypatch.setattr(stacks, "kernel_functions", lambda: read(str(ks)))
     assert K.function_exists("tcp_connect") and K.function_exists("fd_install")
     assert not K.function_exists("dev_queue_xmit") and not K.function_exists("some_data")

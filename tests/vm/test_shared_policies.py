@@ -40,12 +40,34 @@ def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) 
     states = asyncio.run(run())
     assert len(states) == 43
     enabled = sorted(f for f, (st, _) in states.items() if st == "TP_STATE_ENABLED")
+    # a refusal names what this kernel lacks (a feature, a function) or the sensor plugin missing
+    missing = re.compile(
+        r"requires (bpf_override_return|kprobe\.multi)|is not a function of this kernel"
+        r"|requires the generic_(uprobe|usdt) sensor plugin|requires the loader sensor plugin"
+    )
     for f, (st, err) in states.items():
         if st != "TP_STATE_ENABLED":
             assert st == "TP_STATE_LOAD_ERROR" and re.match(r"spec\.\w+", err), (f, st, err)
-    # what this kernel has, these use: syscall kprobes, kernel-function kprobes with file args,
-    # fmod_ret Override, BPF LSM
-    want = {"write.yaml", "sys_setuid.yaml", "override-security.yaml", "lsm_file_open.yaml"}
+            assert missing.search(err), (f, err)
+    # what this kernel has, these use: syscall kprobes, kernel-function kprobes with file, sock,
+    # skb, cred args, kretprobes with sock returns and TrackSock, matchReturnArgs, stack traces,
+    # fmod_ret Override (with return: true), BPF LSM, raw tracepoints with linux_binprm, lists
+    want = {
+        "write.yaml",
+        "sys_setuid.yaml",
+        "override-security.yaml",
+        "lsm_file_open.yaml",
+        "tcp-connect.yaml",
+        "tcp-connect-only-private-addrs.yaml",
+        "datagram-with-sock-tracking.yaml",
+        "security-socket-connect-block-others.yaml",
+        "kprobe_commit_creds.yaml",
+        "stack_traces.yaml",
+        "openat_write.yaml",
+        "modules-nohost.yaml",
+        "rawtp.yaml",
+        "list-generated-ftrace.yaml",
+    }
     assert want <= set(enabled), {f: states[f] for f in want}
     print(f"\n{len(enabled)} of 43 enabled: {enabled}")
     for f, (st, err) in sorted(states.items()):
