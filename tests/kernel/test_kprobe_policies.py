@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.kernel.conftest import RunningAgent, exits
-from tests.kernel.test_tracepoint_policies import Tetra, add, copy_bin, start
+from tests.kernel.test_tracepoint_policies import Tetra, add, add_spec, copy_bin, start
 from tetragon_core import probes
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "policies"
@@ -164,15 +164,11 @@ def test_a_kernel_function_hook_needs_kprobes(start_agent, tmp_path: Path) -> No
 def test_a_list_of_syscalls_is_a_hook_per_syscall(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     tag = copy_bin(tmp_path, PY, "py-dups")
-    add(
+    add_spec(
         tetra,
         tmp_path,
-        f"""apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: dups
-spec:
-  lists:
+        "dups",
+        f"""  lists:
   - {{name: dups, type: syscalls, values: [sys_dup, sys_dup2]}}
   kprobes:
   - call: list:dups
@@ -193,15 +189,11 @@ spec:
 def test_kernel_and_user_stack_traces(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     tag = copy_bin(tmp_path, PY, "py-stacks")
-    add(
+    add_spec(
         tetra,
         tmp_path,
-        f"""apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: stacks
-spec:
-  kprobes:
+        "stacks",
+        f"""  kprobes:
   - call: sys_getppid
     syscall: true
     selectors:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.kernel.test_kprobe_policies import _openat, kps
-from tests.kernel.test_tracepoint_policies import add, copy_bin, metric, start
+from tests.kernel.test_tracepoint_policies import add, add_kprobes, copy_bin, metric, start
 
 PY = sys.executable
 
@@ -47,16 +47,11 @@ def test_return_copy_and_char_iovec(start_agent, tmp_path: Path) -> None:
     tag = copy_bin(tmp_path, PY, "py-copy")
     src = tmp_path / "src"
     src.write_bytes(b"0123456789" * 3)
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        f"""apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: read-copy
-spec:
-  kprobes:
-  - call: sys_read
+        "read-copy",
+        f"""  - call: sys_read
     syscall: true
     return: true
     args:

@@ -112,6 +112,20 @@ def add(tetra: Tetra, tmp_path: Path, text: str) -> None:
     assert p["state"] == "TP_STATE_ENABLED", p
 
 
+def add_spec(tetra: Tetra, tmp_path: Path, name: str, spec: str) -> None:
+    """Add the policy ``name`` whose ``spec:`` is ``spec`` (its lines indented by two spaces)."""
+    add(
+        tetra,
+        tmp_path,
+        f"apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: {name}\nspec:\n{spec}",
+    )
+
+
+def add_kprobes(tetra: Tetra, tmp_path: Path, name: str, hooks: str) -> None:
+    """Add the policy ``name`` with the ``kprobes:`` list ``hooks`` (items indented by two spaces)."""
+    add_spec(tetra, tmp_path, name, "  kprobes:\n" + hooks)
+
+
 def test_openat_prefix_only_the_match_leaves_the_kernel(start_agent, tmp_path: Path) -> None:
     agent, tetra, mport = start(start_agent)
     match, other = tmp_path / "match-file", tmp_path / "other-file"

@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.kernel.test_kprobe_policies import kps
-from tests.kernel.test_tracepoint_policies import add, copy_bin, start
-
-HEAD = """apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: {name}
-spec:
-  kprobes:
-"""
+from tests.kernel.test_tracepoint_policies import add_kprobes, copy_bin, start
 
 
 def _listener() -> tuple[socket.socket, int]:
@@ -41,11 +33,11 @@ def _connect(addr: str, port: int) -> None:
 def test_sock_and_sockaddr_filtered_on_address_port_and_family(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     srv, port = _listener()
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        HEAD.format(name="sock-args")
-        + f"""  - call: tcp_connect
+        "sock-args",
+        f"""  - call: tcp_connect
     syscall: false
     args: [{{index: 0, type: sock}}]
     selectors:
@@ -95,11 +87,11 @@ def test_skb_filtered_on_destination_protocol_and_port(start_agent, tmp_path: Pa
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("0.0.0.0", 0))
     port = rx.getsockname()[1]
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        HEAD.format(name="skb-args")
-        + f"""  - call: __dev_queue_xmit
+        "skb-args",
+        f"""  - call: __dev_queue_xmit
     syscall: false
     args: [{{index: 0, type: skb}}]
     selectors:
@@ -131,11 +123,11 @@ def test_skb_filtered_on_destination_protocol_and_port(start_agent, tmp_path: Pa
 def test_cred_of_commit_creds(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     setpriv = copy_bin(tmp_path, "/usr/bin/setpriv", "setpriv-cred")
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        HEAD.format(name="cred-args")
-        + f"""  - call: commit_creds
+        "cred-args",
+        f"""  - call: commit_creds
     syscall: false
     args: [{{index: 0, type: cred}}]
     selectors:
@@ -176,11 +168,11 @@ def test_bpf_attr_of_bpf_check_and_capability_of_cap_capable(start_agent, tmp_pa
     chown = copy_bin(tmp_path, "/bin/chown", "chown-cap")
     target = tmp_path / "owned"
     target.write_text("x")
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        HEAD.format(name="bpf-cap-args")
-        + f"""  - call: bpf_check
+        "bpf-cap-args",
+        f"""  - call: bpf_check
     syscall: false
     args: [{{index: 1, type: bpf_attr}}]
     selectors:
@@ -218,11 +210,11 @@ def test_tracksock_reports_a_socket_for_the_process_that_created_it(start_agent,
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("0.0.0.0", 0))
     port = rx.getsockname()[1]
-    add(
+    add_kprobes(
         tetra,
         tmp_path,
-        HEAD.format(name="socktrack")
-        + f"""  - call: sk_alloc
+        "socktrack",
+        f"""  - call: sk_alloc
     syscall: false
     return: true
     args: [{{index: 1, type: int, label: family}}]

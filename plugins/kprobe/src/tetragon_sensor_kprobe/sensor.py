@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.policy import PolicyError, TracingPolicy
-from tetragon_core.policy.kernel import HostInfo, compile_hook
-from tetragon_core.policy.lists import list_resolver
+from tetragon_core.policy.kernel import compile_hook
 from tetragon_core.process.messages import MSG_OP_GENERIC_KPROBE
-from tetragon_core.process.namespaces import read_host_namespaces
-from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
-from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
+from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
+from tetragon_core.sensors.generic import HookPlan, load_hooks
+from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
 from tetragon_core.sensors.useractions import UserActions
 from tetragon_sensor_kprobe.args import Placement, function_exists, place, resolve_args, return_spec
 from tetragon_sensor_kprobe.calllists import expand
@@ -45,7 +42,7 @@ def _attacher(pl: Placement) -> Any:
     return attach
 
 
-class KprobeSensor(Sensor):
+class KprobeSensor(HookSensor[KprobeInfo]):
     """process_kprobe events from TracingPolicy ``kprobes``.
 
     Where the kernel has no kprobes, ``syscall: true`` hooks run on the syscall tracepoints with
@@ -60,9 +57,7 @@ class KprobeSensor(Sensor):
     sections = ("kprobes",)
 
     def __init__(self) -> None:
-        self._hooks: dict[int, KprobeInfo] = {}
-        self._next_id = itertools.count(1)
-        self._lock = threading.Lock()
+        super().__init__()
         self._decoder = KprobeDecoder(self._hooks)
         #: hook id → how it runs (kprobe, syscall, syscall_tp), reported per hook
         self.methods: dict[int, str] = {}
@@ -75,25 +70,14 @@ class KprobeSensor(Sensor):
         self._decoder = KprobeDecoder(self._hooks, ctx.registry, UserActions(ctx.registry))
 
     def forget(self, ids: Sequence[int]) -> None:
+        super().forget(ids)
         with self._lock:
             for i in ids:
-                self._hooks.pop(i, None)
                 self.methods.pop(i, None)
 
-    def load_policy(self, ctx: SensorContext, policy: Any, policy_id: int, mode: str) -> PolicyHandle:
-        """Compile every kprobe of ``policy`` first (errors name the YAML path), then load."""
-        assert isinstance(policy, TracingPolicy)
-        fol = Follow(ctx.shared.get("tg_mbset_paths"), ctx.shared.get("execve_map"))
-        try:
-            return self._load(ctx, policy, mode, fol)
-        except BaseException:
-            fol.release()
-            raise
-
-    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, fol: Follow) -> PolicyHandle:
+    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, env: PolicyEnv) -> PolicyHandle:
         spec = policy.spec
-        host = HostInfo(namespaces=read_host_namespaces(ctx.procfs) or ())
-        lists = list_resolver(spec.lists)
+        fol = env.follow
         plans: list[HookPlan] = []
         ids: list[int] = []
         hooks = [
@@ -116,8 +100,7 @@ class KprobeSensor(Sensor):
                 )
             resolved = resolve_args(path, kp, pl)
             ret = return_spec(path, kp, resolved)
-            with self._lock:
-                hook_id = next(self._next_id)
+            hook_id = self.new_hook_id()
             ids.append(hook_id)
             compiled = compile_hook(
                 path,
@@ -125,8 +108,8 @@ class KprobeSensor(Sensor):
                 [r.spec for r in resolved],
                 kp.selectors,
                 macros=spec.selectors_macros,
-                host=host,
-                lists=lists,
+                host=env.host,
+                lists=env.lists,
                 flags=_HOOK_RETURN if ret is not None else 0,
                 mbset_bit=fol.take if fol.available else None,
                 override=pl.override,
@@ -146,22 +129,24 @@ class KprobeSensor(Sensor):
                     compiled,
                     programs,
                     _attacher(pl),
-                    on_loaded=self._register(hook_id, info, pl),
+                    on_loaded=self._on_loaded(hook_id, info, pl),
                     targets=targets,
                 )
             )
         obj_path = str(files("tetragon_sensor_kprobe") / "bpf" / "bpf_generic_kprobe.o")
         return load_hooks(ctx, "spec.kprobes", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
-    def _register(self, hook_id: int, info: KprobeInfo, pl: Placement) -> Any:
-        def register(obj: BpfObject) -> None:
+    def _on_loaded(self, hook_id: int, info: KprobeInfo, pl: Placement) -> Any:
+        register = self.register(hook_id, info)
+
+        def on_loaded(obj: BpfObject) -> None:
             if info.stacks is not None:  # the hook takes stack traces: its decoder reads them here
                 info.stacks.map = obj.maps["tg_stack_map"]
             with self._lock:
-                self._hooks[hook_id] = info
                 self.methods[hook_id] = pl.method
+            register(obj)
             log.info(
                 "policy %s: %s runs as %s on %s", info.policy_name, info.function_name, pl.method, pl.target
             )
 
-        return register
+        return on_loaded

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -25,14 +23,12 @@ from tetragon_core.policy.argtypes import (
     ResolvedArg,
     object_arg,
 )
-from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
-from tetragon_core.policy.lists import list_resolver
+from tetragon_core.policy.kernel import ArgSpec, compile_hook
 from tetragon_core.policy.model import LsmHookSpec
 from tetragon_core.process.hooks import HookMessage
 from tetragon_core.process.messages import MSG_OP_GENERIC_LSM, ExecKey
-from tetragon_core.process.namespaces import read_host_namespaces
-from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
-from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
+from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
+from tetragon_core.sensors.generic import HookPlan, load_hooks
 from tetragon_core.sensors.hookdecode import (
     HEADER,
     DecodeError,
@@ -41,6 +37,7 @@ from tetragon_core.sensors.hookdecode import (
     header,
     user_action,
 )
+from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
 from tetragon_core.sensors.useractions import UserActions
 
 log = logging.getLogger(__name__)
@@ -113,7 +110,7 @@ def decode_record(rec: bytes, hooks: dict[int, LsmInfo], actions: UserActions | 
     return HookMessage(ExecKey(h.pid, h.exec_ktime), h.ktime, "process_lsm", ev, "PROCESS_LSM")
 
 
-class LsmSensor(Sensor):
+class LsmSensor(HookSensor[LsmInfo]):
     """process_lsm events from TracingPolicy ``lsmhooks``; Override returns its argError."""
 
     name = "generic_lsm"
@@ -122,9 +119,7 @@ class LsmSensor(Sensor):
     sections = ("lsmhooks",)
 
     def __init__(self) -> None:
-        self._hooks: dict[int, LsmInfo] = {}
-        self._next_id = itertools.count(1)
-        self._lock = threading.Lock()
+        super().__init__()
         self._actions: UserActions | None = None
 
     def decoders(self) -> Mapping[int, Decoder]:
@@ -135,33 +130,16 @@ class LsmSensor(Sensor):
         """Nothing to load until a policy asks for an LSM hook."""
         self._actions = UserActions(ctx.registry)
 
-    def forget(self, ids: Sequence[int]) -> None:
-        with self._lock:
-            for i in ids:
-                self._hooks.pop(i, None)
-
-    def load_policy(self, ctx: SensorContext, policy: Any, policy_id: int, mode: str) -> PolicyHandle:
-        """Compile every hook of ``policy`` first (errors name the YAML path), then load."""
-        assert isinstance(policy, TracingPolicy)
-        fol = Follow(ctx.shared.get("tg_mbset_paths"), ctx.shared.get("execve_map"))
-        try:
-            return self._load(ctx, policy, mode, fol)
-        except BaseException:
-            fol.release()
-            raise
-
-    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, fol: Follow) -> PolicyHandle:
+    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, env: PolicyEnv) -> PolicyHandle:
         spec = policy.spec
-        host = HostInfo(namespaces=read_host_namespaces(ctx.procfs) or ())
-        lists = list_resolver(spec.lists)
+        fol = env.follow
         plans: list[HookPlan] = []
         ids: list[int] = []
         for i, lh in enumerate(spec.lsmhooks):
             path = f"spec.lsmhooks[{i}]"
             params = hook_params(path, lh.hook)
             resolved = resolve_args(path, lh, len(params))
-            with self._lock:
-                hook_id = next(self._next_id)
+            hook_id = self.new_hook_id()
             ids.append(hook_id)
             compiled = compile_hook(
                 path,
@@ -169,8 +147,8 @@ class LsmSensor(Sensor):
                 [r.spec for r in resolved],
                 lh.selectors,
                 macros=spec.selectors_macros,
-                host=host,
-                lists=lists,
+                host=env.host,
+                lists=env.lists,
                 mbset_bit=fol.take if fol.available else None,
                 override="lsm",
                 positions={a.index: i for i, a in enumerate(lh.args)},
@@ -183,19 +161,12 @@ class LsmSensor(Sensor):
                     compiled,
                     [program],
                     _attacher(program),
-                    on_loaded=self._register(hook_id, info),
+                    on_loaded=self.register(hook_id, info),
                     targets={program: lh.hook},
                 )
             )
         obj_path = str(files("tetragon_sensor_lsm") / "bpf" / "bpf_generic_lsm.o")
         return load_hooks(ctx, "spec.lsmhooks", obj_path, plans, mode, fol, lambda: self.forget(ids))
-
-    def _register(self, hook_id: int, info: LsmInfo) -> Any:
-        def register(_obj: BpfObject) -> None:
-            with self._lock:
-                self._hooks[hook_id] = info
-
-        return register
 
 
 def _attacher(program: str) -> Any:

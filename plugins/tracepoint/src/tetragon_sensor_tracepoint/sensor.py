@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.policy import TracingPolicy
-from tetragon_core.policy.kernel import HostInfo, compile_hook
-from tetragon_core.policy.lists import list_resolver
+from tetragon_core.policy.kernel import compile_hook
 from tetragon_core.process.messages import MSG_OP_GENERIC_TRACEPOINT
-from tetragon_core.process.namespaces import read_host_namespaces
-from tetragon_core.sensors.api import Decoder, PolicyHandle, Sensor, SensorContext
-from tetragon_core.sensors.generic import Follow, HookPlan, load_hooks
+from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
+from tetragon_core.sensors.generic import HookPlan, load_hooks
+from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
 from tetragon_sensor_tracepoint.args import program_for, resolve_args
 from tetragon_sensor_tracepoint.decode import HookInfo, decode_record
 
@@ -32,18 +29,13 @@ def _attacher(program: str, subsys: str, event: str, raw: bool) -> Any:
     return attach
 
 
-class TracepointSensor(Sensor):
+class TracepointSensor(HookSensor[HookInfo]):
     """process_tracepoint events from TracingPolicy ``tracepoints`` (classic and raw)."""
 
     name = "generic_tracepoint"
     description = "TracingPolicy tracepoints and raw tracepoints, selectors evaluated in the kernel"
     ops = (MSG_OP_GENERIC_TRACEPOINT,)
     sections = ("tracepoints",)
-
-    def __init__(self) -> None:
-        self._hooks: dict[int, HookInfo] = {}
-        self._next_id = itertools.count(1)
-        self._lock = threading.Lock()
 
     def decoders(self) -> Mapping[int, Decoder]:
         hooks = self._hooks
@@ -52,32 +44,15 @@ class TracepointSensor(Sensor):
     def load(self, ctx: SensorContext) -> None:
         """Nothing to load until a policy asks for a tracepoint."""
 
-    def forget(self, ids: Sequence[int]) -> None:
-        with self._lock:
-            for i in ids:
-                self._hooks.pop(i, None)
-
-    def load_policy(self, ctx: SensorContext, policy: Any, policy_id: int, mode: str) -> PolicyHandle:
-        """Compile every tracepoint of ``policy`` first (errors name the YAML path), then load."""
-        assert isinstance(policy, TracingPolicy)
-        fol = Follow(ctx.shared.get("tg_mbset_paths"), ctx.shared.get("execve_map"))
-        try:
-            return self._load(ctx, policy, mode, fol)
-        except BaseException:
-            fol.release()
-            raise
-
-    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, fol: Follow) -> PolicyHandle:
+    def _load(self, ctx: SensorContext, policy: TracingPolicy, mode: str, env: PolicyEnv) -> PolicyHandle:
         spec = policy.spec
-        host = HostInfo(namespaces=read_host_namespaces(ctx.procfs) or ())
-        lists = list_resolver(spec.lists)
+        fol = env.follow
         plans: list[HookPlan] = []
         ids: list[int] = []
         for i, tp in enumerate(spec.tracepoints):
             path = f"spec.tracepoints[{i}]"
             resolved = resolve_args(path, tp)
-            with self._lock:
-                hook_id = next(self._next_id)
+            hook_id = self.new_hook_id()
             ids.append(hook_id)
             compiled = compile_hook(
                 path,
@@ -85,8 +60,8 @@ class TracepointSensor(Sensor):
                 [r.spec for r in resolved],
                 tp.selectors,
                 macros=spec.selectors_macros,
-                host=host,
-                lists=lists,
+                host=env.host,
+                lists=env.lists,
                 flags=_HOOK_RAW if tp.raw else 0,
                 mbset_bit=fol.take if fol.available else None,
             )
@@ -97,15 +72,8 @@ class TracepointSensor(Sensor):
                     compiled,
                     [program],
                     _attacher(program, tp.subsystem, tp.event, tp.raw),
-                    on_loaded=self._register(hook_id, info),
+                    on_loaded=self.register(hook_id, info),
                 )
             )
         obj_path = str(files("tetragon_sensor_tracepoint") / "bpf" / "bpf_generic_tracepoint.o")
         return load_hooks(ctx, "spec.tracepoints", obj_path, plans, mode, fol, lambda: self.forget(ids))
-
-    def _register(self, hook_id: int, info: HookInfo) -> Any:
-        def register(_obj: BpfObject) -> None:
-            with self._lock:
-                self._hooks[hook_id] = info
-
-        return register
