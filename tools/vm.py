@@ -38,7 +38,6 @@ VM_TESTS = (
     "tests/kernel/test_tracepoint_policies.py::test_sigkill_kills_the_matching_binary_only_and_monitor_mode_spares_it",
     # on that kernel these run as kprobes and kretprobes (here: on syscall tracepoints)
     "tests/kernel/test_kprobe_policies.py",
-    "tests/kernel/test_kprobe_return.py",
 )
 #: the whole run (boot included) may take this long; TCG runs Python ~10x slower than the host
 TIMEOUT_S = 1500

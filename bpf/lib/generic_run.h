@@ -26,7 +26,8 @@ struct {
 } tg_ret_pending SEC(".maps");
 
 /* TrackSock: a socket's owner (struct sock * -> the process that created it), so that events on
- * it in another context (softirq, a kernel thread) are reported for that process. */
+ * it in another context (softirq, a kernel thread) are reported for that process. The core
+ * creates it and every hook object shares it by name (each hook is an object of its own). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);

@@ -22,7 +22,7 @@ from grpclib.server import Server
 
 from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
-from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
+from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
 from tetragon_core.config import AgentConfig
@@ -61,6 +61,7 @@ _T = TypeVar("_T")
 
 BPF_FS = "/sys/fs/bpf"
 _CONF = struct.Struct("<QII")  # struct tg_conf
+SOCKTRACK_ENTRIES = 32768  # tg_socktrack (bpf/lib/generic_run.h)
 _STATS_VALUE_SIZE = 256 * 7 * 8  # struct tg_stats
 
 
@@ -255,8 +256,11 @@ class Agent:
             maps.append(stats)
             # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
             conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
+            # TrackSock's socket → owner table: one for every hook object (each its own ELF)
+            socktrack = Map.create(BPF_MAP_TYPE_LRU_HASH, "tg_socktrack", 8, 16, SOCKTRACK_ENTRIES)
+            maps.append(socktrack)
             shared = SharedMaps()
-            for m in (ring.map, conf, stats):
+            for m in (ring.map, conf, stats, socktrack):
                 shared.register(m)
             procfs = cfg.procfs.rstrip("/") or "/proc"
 

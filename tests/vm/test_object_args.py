@@ -1,7 +1,7 @@
 """Kernel-object arguments of kprobes, read in the kernel and filtered there: sock (tcp_connect,
 DAddr and DPort), skb (__dev_queue_xmit, DAddr, Protocol and DPort), socket and sockaddr
-(security_socket_connect, Family and SPort), cred (commit_creds), bpf_attr (bpf_check) and
-capability (cap_capable)."""
+(security_socket_connect, Family and SPort), cred (commit_creds), bpf_attr (bpf_check),
+capability (cap_capable), and a sock returned by sk_alloc tracked to its owner (TrackSock)."""
 
 from __future__ import annotations
 
@@ -120,35 +120,6 @@ def test_skb_filtered_on_destination_protocol_and_port(start_agent, tmp_path: Pa
     rx.close()
 
 
-def test_cred_of_commit_creds(start_agent, tmp_path: Path) -> None:
-    agent, tetra, _ = start(start_agent)
-    setpriv = copy_bin(tmp_path, "/usr/bin/setpriv", "setpriv-cred")
-    add_kprobes(
-        tetra,
-        tmp_path,
-        "cred-args",
-        f"""  - call: commit_creds
-    syscall: false
-    args: [{{index: 0, type: cred}}]
-    selectors:
-    - matchBinaries: [{{operator: In, values: ["{setpriv}"]}}]
-""",
-    )
-    subprocess.run(
-        [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "/bin/true"], check=True
-    )
-    evs = agent.wait_for(
-        lambda e: any(k["args"][0]["process_credentials_arg"].get("uid") for k in kps(e, "cred-args"))
-    )
-    creds = [k["args"][0]["process_credentials_arg"] for k in kps(evs, "cred-args")]
-    dropped = [c for c in creds if c["uid"] == 65534]
-    assert dropped, creds
-    c = dropped[-1]
-    assert (c["euid"], c["suid"], c["fsuid"], c["gid"], c["egid"]) == (65534, 65534, 65534, 65534, 65534)
-    assert c["user_ns"]["level"] == 0 and c["user_ns"]["ns"]["is_host"] is True
-    assert "caps" in c
-
-
 def _load_prog(name: bytes) -> int:
     """BPF_PROG_LOAD of ``r0 = 0; exit`` as a socket filter named ``name``; returns the fd."""
     insns = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
@@ -163,9 +134,10 @@ def _load_prog(name: bytes) -> int:
     return int(fd)
 
 
-def test_bpf_attr_of_bpf_check_and_capability_of_cap_capable(start_agent, tmp_path: Path) -> None:
+def test_cred_bpf_attr_and_capability(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     chown = copy_bin(tmp_path, "/bin/chown", "chown-cap")
+    setpriv = copy_bin(tmp_path, "/usr/bin/setpriv", "setpriv-cred")
     target = tmp_path / "owned"
     target.write_text("x")
     add_kprobes(
@@ -183,13 +155,40 @@ def test_bpf_attr_of_bpf_check_and_capability_of_cap_capable(start_agent, tmp_pa
     selectors:
     - matchArgs: [{{index: 0, operator: Equal, values: ["0"]}}]
       matchBinaries: [{{operator: In, values: ["{chown}"]}}]
+  - call: commit_creds
+    syscall: false
+    args: [{{index: 0, type: cred}}]
+    selectors:
+    - matchBinaries: [{{operator: In, values: ["{setpriv}"]}}]
 """,
     )
     os.close(_load_prog(b"tg_attr_test"))
     subprocess.run([chown, "65534", str(target)], check=True)
-    evs = agent.wait_for(
-        lambda e: {k["function_name"] for k in kps(e, "bpf-cap-args")} >= {"bpf_check", "cap_capable"}
+    subprocess.run(
+        [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "/bin/true"], check=True
     )
+    want = {"bpf_check", "cap_capable", "commit_creds"}
+    evs = agent.wait_for(
+        lambda e: (
+            {k["function_name"] for k in kps(e, "bpf-cap-args")} >= want
+            and any(
+                k["args"][0]["process_credentials_arg"].get("uid")
+                for k in kps(e, "bpf-cap-args")
+                if k["function_name"] == "commit_creds"
+            )
+        )
+    )
+    creds = [
+        k["args"][0]["process_credentials_arg"]
+        for k in kps(evs, "bpf-cap-args")
+        if k["function_name"] == "commit_creds"
+    ]
+    dropped = [c for c in creds if c["uid"] == 65534]
+    assert dropped, creds
+    c = dropped[-1]
+    assert (c["euid"], c["suid"], c["fsuid"], c["gid"], c["egid"]) == (65534, 65534, 65534, 65534, 65534)
+    assert c["user_ns"]["level"] == 0 and c["user_ns"]["ns"]["is_host"] is True
+    assert "caps" in c
     attrs = [
         k["args"][0]["bpf_attr_arg"] for k in kps(evs, "bpf-cap-args") if k["function_name"] == "bpf_check"
     ]
