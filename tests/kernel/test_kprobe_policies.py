@@ -201,8 +201,13 @@ def test_kernel_and_user_stack_traces(start_agent, tmp_path: Path) -> None:
       matchActions: [{{action: Post, kernelStackTrace: true, userStackTrace: true}}]
 """,
     )
-    subprocess.run([tag, "-S", "-c", "import os, time; os.getppid(); time.sleep(1)"], check=True)
-    evs = agent.wait_for(lambda e: bool(kps(e, "stacks")))
+    # alive until its event is decoded: user frames are named from its /proc/<pid>/maps
+    proc = subprocess.Popen([tag, "-S", "-c", "import os, time; os.getppid(); time.sleep(120)"])
+    try:
+        evs = agent.wait_for(lambda e: bool(kps(e, "stacks")))
+    finally:
+        proc.kill()
+        proc.wait()
     (ev,) = kps(evs, "stacks")
     kernel = [f["symbol"] for f in ev["kernel_stack_trace"]]
     assert "do_syscall_64" in kernel, kernel
