@@ -127,6 +127,72 @@ static __noinline __u32 read_path_arg(struct tg_heap *h, __u32 off, __u64 v, __u
 }
 
 #include "structargs.h"
+
+/* A sock or socket argument's struct sock. */
+static __always_inline struct sock *tg_sock_of(__u32 type, __u64 v)
+{
+	if (type == TG_T_SOCKET && v)
+		return BPF_CORE_READ((struct socket *)v, sk);
+	return (struct sock *)v;
+}
+
+/* The kernel object v (a pointer of a path or object type) encoded at h->data[off], as argument i
+ * (h->off/len/val); returns where its encoding ends, or off itself for any other type. Arguments
+ * and return values (generic_return) share it. */
+static __always_inline __u32 encode_object(struct tg_heap *h, __u32 off, __u64 v, __u32 type, __u32 i)
+{
+	__u32 n;
+
+	i &= 7;
+	switch (type) {
+	case TG_T_FILE:
+	case TG_T_PATH:
+	case TG_T_LINUX_BINPRM:
+		if (type == TG_T_LINUX_BINPRM)
+			n = read_binprm(h, off, (struct linux_binprm *)v);
+		else
+			n = read_path_arg(h, off, v, type);
+		if (n) {
+			h->off[i] = off + 4;
+			h->len[i] = n;
+		}
+		return off + 12 + (n & (TG_STR_MAX - 1));
+	case TG_T_SOCK:
+	case TG_T_SOCKET:
+	case TG_T_SKB:
+	case TG_T_SOCKADDR:
+		if (type == TG_T_SKB)
+			read_skb(h, off, (struct sk_buff *)v);
+		else if (type == TG_T_SOCKADDR)
+			read_sockaddr(h, off, (void *)v);
+		else
+			read_sock(h, off, tg_sock_of(type, v));
+		h->off[i] = off;
+		h->len[i] = TG_NET_SIZE;
+		return off + TG_NET_SIZE;
+	case TG_T_CRED:
+		read_cred_arg(h, off, (const struct cred *)v);
+		return off + sizeof(struct msg_cred);
+	case TG_T_MODULE:
+	case TG_T_LOAD_INFO:
+		read_module(h, off, v, type);
+		return off + sizeof(struct tg_module);
+	case TG_T_BPF_ATTR:
+		read_bpf_attr(h, off, (union bpf_attr *)v);
+		return off + sizeof(struct tg_bpf_attr);
+	case TG_T_KERNEL_CAP_T:
+	case TG_T_CAP_INH:
+	case TG_T_CAP_PRM:
+	case TG_T_CAP_EFF: { /* a kernel_cap_t *: the 8 bytes it points to, which filters see too */
+		__u64 caps = v ? read_cap((const kernel_cap_t *)v) : 0;
+
+		h->val[i] = caps;
+		*(__u64 *)&h->data[off & (TG_BUF - 1)] = caps;
+		return off + 8;
+	}
+	}
+	return off;
+}
 #endif
 
 struct tg_args_walk {
@@ -136,6 +202,20 @@ struct tg_args_walk {
 	__u32 off;
 	__u32 only; /* bit per argument to read */
 };
+
+/* char_buf, char_iovec: the value of the argument sizeArgIndex names, or dflt without one. */
+static __always_inline __s64 size_arg(struct tg_args_walk *w, struct tg_arg_cfg *a, __s64 dflt, const int raw,
+				      const int ctx_size)
+{
+	__u32 k;
+
+	if (a->size_arg < 1 || a->size_arg > TG_MAX_ARGS)
+		return dflt;
+	k = tg_mask(a->size_arg - 1, 7);
+	if (k >= TG_MAX_ARGS)
+		k = 0;
+	return (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
+}
 
 /* Read argument i and append its encoding to h->data:
  *   integers: 8 bytes; string: s32 length (< 0: read error) + bytes;
@@ -183,83 +263,30 @@ static __always_inline long read_arg_step(__u32 i, void *c, const int raw, const
 	case TG_T_FILE:
 	case TG_T_PATH:
 	case TG_T_LINUX_BINPRM:
-		if (a->type == TG_T_LINUX_BINPRM)
-			n = read_binprm(h, off, (struct linux_binprm *)v);
-		else
-			n = read_path_arg(h, off, v, a->type);
-		if (n) {
-			h->off[i] = off + 4;
-			h->len[i] = n;
-		}
-		w->off = off + 12 + (n & (TG_STR_MAX - 1));
-		break;
 	case TG_T_SOCK:
 	case TG_T_SOCKET:
 	case TG_T_SKB:
 	case TG_T_SOCKADDR:
-		if (a->type == TG_T_SKB)
-			read_skb(h, off, (struct sk_buff *)v);
-		else if (a->type == TG_T_SOCKADDR)
-			read_sockaddr(h, off, (void *)v);
-		else if (a->type == TG_T_SOCKET)
-			read_sock(h, off, v ? BPF_CORE_READ((struct socket *)v, sk) : 0);
-		else
-			read_sock(h, off, (struct sock *)v);
-		h->off[i] = off;
-		h->len[i] = TG_NET_SIZE;
-		w->off = off + TG_NET_SIZE;
-		break;
 	case TG_T_CRED:
-		read_cred_arg(h, off, (const struct cred *)v);
-		w->off = off + sizeof(struct msg_cred);
-		break;
 	case TG_T_MODULE:
 	case TG_T_LOAD_INFO:
-		read_module(h, off, v, a->type);
-		w->off = off + sizeof(struct tg_module);
-		break;
 	case TG_T_BPF_ATTR:
-		read_bpf_attr(h, off, (union bpf_attr *)v);
-		w->off = off + sizeof(struct tg_bpf_attr);
-		break;
 	case TG_T_KERNEL_CAP_T:
 	case TG_T_CAP_INH:
 	case TG_T_CAP_PRM:
-	case TG_T_CAP_EFF: { /* a kernel_cap_t *: the 8 bytes it points to, which filters see too */
-		__u64 caps = v ? read_cap((const kernel_cap_t *)v) : 0;
-
-		h->val[i] = caps;
-		*(__u64 *)&h->data[off & (TG_BUF - 1)] = caps;
-		w->off = off + 8;
+	case TG_T_CAP_EFF:
+		w->off = encode_object(h, off, v, a->type, i);
 		break;
-	}
-	case TG_T_CHAR_IOVEC: {
-		__s64 cnt = 0;
-
-		if (a->size_arg >= 1 && a->size_arg <= TG_MAX_ARGS) {
-			__u32 k = tg_mask(a->size_arg - 1, 7);
-
-			if (k >= TG_MAX_ARGS)
-				k = 0;
-			cnt = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
-		}
-		n = read_iovec(h, off, (struct iovec *)v, cnt);
+	case TG_T_CHAR_IOVEC:
+		n = read_iovec(h, off, (struct iovec *)v, size_arg(w, a, 0, raw, ctx_size));
 		h->off[i] = off + 8;
 		h->len[i] = n;
 		w->off = off + 8 + (n & 0x1fff);
 		break;
-	}
 #endif
 	case TG_T_CHAR_BUF: {
-		__s64 size = TG_STR_MAX;
+		__s64 size = size_arg(w, a, TG_STR_MAX, raw, ctx_size);
 
-		if (a->size_arg >= 1 && a->size_arg <= TG_MAX_ARGS) {
-			__u32 k = tg_mask(a->size_arg - 1, 7);
-
-			if (k >= TG_MAX_ARGS)
-				k = 0;
-			size = (__s64)read_field(w->ctx, &w->cfg->args[k], raw, ctx_size);
-		}
 		n = size < 0 || a->ret_copy ? 0 : (size > TG_STR_MAX ? TG_STR_MAX : size);
 		r = 0;
 		if (n) {

@@ -235,9 +235,7 @@ static __always_inline void owner_of_sock(struct tg_hook_cfg *cfg, struct tg_hea
 			break;
 		if (cfg->args[i].type != TG_T_SOCK && cfg->args[i].type != TG_T_SOCKET)
 			continue;
-		sk = h->val[i];
-		if (cfg->args[i].type == TG_T_SOCKET && sk)
-			sk = (__u64)BPF_CORE_READ((struct socket *)sk, sk);
+		sk = (__u64)tg_sock_of(cfg->args[i].type, h->val[i]);
 		owner = bpf_map_lookup_elem(&tg_socktrack, &sk);
 		if (owner) {
 			h->hdr.current = *owner;
@@ -247,42 +245,18 @@ static __always_inline void owner_of_sock(struct tg_hook_cfg *cfg, struct tg_hea
 	}
 }
 
-/* The return value as the kernel object it points to, after its 8 bytes; returns the new end. */
-static __always_inline __u32 encode_ret_object(struct tg_heap *h, __u32 type, __u64 v)
-{
-	__u32 n;
-
-	h->off[0] = 8;
-	switch (type) {
-	case TG_T_FILE:
-	case TG_T_PATH:
-		n = read_path_arg(h, 8, v, type);
-		h->off[0] = 12;
-		h->len[0] = n;
-		return 20 + (n & (TG_STR_MAX - 1));
-	case TG_T_SOCK:
-	case TG_T_SOCKET:
-		read_sock(h, 8, type == TG_T_SOCKET && v ? BPF_CORE_READ((struct socket *)v, sk) : (struct sock *)v);
-		h->len[0] = TG_NET_SIZE;
-		return 8 + TG_NET_SIZE;
-	case TG_T_SKB:
-		read_skb(h, 8, (struct sk_buff *)v);
-		h->len[0] = TG_NET_SIZE;
-		return 8 + TG_NET_SIZE;
-	case TG_T_CRED:
-		read_cred_arg(h, 8, (const struct cred *)v);
-		return 8 + sizeof(struct msg_cred);
-	case TG_T_MODULE:
-	case TG_T_LOAD_INFO:
-		read_module(h, 8, v, type);
-		return 8 + sizeof(struct tg_module);
-	case TG_T_BPF_ATTR:
-		read_bpf_attr(h, 8, (union bpf_attr *)v);
-		return 8 + sizeof(struct tg_bpf_attr);
-	}
-	return 8;
-}
 #endif
+
+static __always_inline void send_return(struct tg_hook_stats *st, struct tg_heap *h, __u32 dlen)
+{
+	__u64 size = sizeof(h->hdr) + (dlen & (TG_BUF - 1));
+
+	h->hdr.common.size = size;
+	if (tg_output(&h->hdr, tg_mask(size, 0xffff)))
+		st->output_failed++;
+	else
+		st->posted++;
+}
 
 /* The common path of every run is kept short: a run that no selector accepts reads only the
  * arguments the selectors look at, and the process, namespaces and time only if they do too. */
@@ -487,28 +461,12 @@ static __always_inline int generic_run_ctx(void *ctx, void *pctx, __u8 op, const
 				h->hdr.common.flags |= TG_MSG_RETURN;
 				h->hdr.retprobe_id = h->hdr.common.ktime;
 				h->hdr.common.ktime = tg_get_ktime();
-				h->hdr.common.size = sizeof(h->hdr) + 8;
 				*(__u64 *)h->data = (__u64)ret;
-				if (tg_output(&h->hdr, sizeof(h->hdr) + 8))
-					st->output_failed++;
-				else
-					st->posted++;
+				send_return(st, h, 8);
 			}
 		}
 	}
 	return ret;
-}
-
-
-static __always_inline void send_return(struct tg_hook_stats *st, struct tg_heap *h, __u32 dlen)
-{
-	__u64 size = sizeof(h->hdr) + (dlen & (TG_BUF - 1));
-
-	h->hdr.common.size = size;
-	if (tg_output(&h->hdr, tg_mask(size, 0xffff)))
-		st->output_failed++;
-	else
-		st->posted++;
 }
 
 /* The return half (kretprobe, sys_exit): sent only for a thread whose entry was sent, with the
@@ -549,8 +507,7 @@ static __always_inline int generic_return(__u64 ret, __u8 op)
 	h->val[0] = ret;
 	h->len[0] = -1;
 #ifdef TG_PATH_ARGS
-	if (cfg->ret.type)
-		off = encode_ret_object(h, cfg->ret.type, ret);
+	off = encode_object(h, 8, ret, cfg->ret.type, 0);
 #endif
 	if (sel < TG_MAX_SELECTORS) {
 		/* masked to the 8 slots of tg_ret_cfg (see there) */
