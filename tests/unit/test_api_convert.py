@@ -29,8 +29,13 @@ from tests.unit.samples import (
     root_credentials,
     sudo_process,
 )
-from tests.unit.samples_tracing import CASES as TRACING_CASES
-from tests.unit.samples_tracing import kprobe_every_argument, kprobe_write, loader_libc, throttle
+from tests.unit.samples_tracing import (
+    CASES as TRACING_CASES,
+    kprobe_every_argument,
+    kprobe_write,
+    loader_libc,
+    throttle,
+)
 from tetragon_core import events as ev
 from tetragon_core.api import _convert_plan, convert
 from tetragon_core.api.convert import ConversionError, from_proto, to_proto

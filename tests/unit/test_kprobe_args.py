@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from tetragon_sensor_kprobe import args as K
 
-from tetragon_core.policy import PolicyError, parse_policy
-from tetragon_core.policy import argtypes as A
+from tetragon_core.policy import PolicyError, argtypes as A, parse_policy
 from tetragon_core.policy.model import KProbeSpec
 from tetragon_core.tracefs import Field
 

@@ -9,8 +9,7 @@ import struct
 import pytest
 
 from tetragon_core.events import encode_json
-from tetragon_core.policy import PolicyError
-from tetragon_core.policy import argtypes as A
+from tetragon_core.policy import PolicyError, argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.netfilter import compile_net
 from tetragon_core.sensors import structdecode as S

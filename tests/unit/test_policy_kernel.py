@@ -10,8 +10,7 @@ from importlib.resources import files
 
 import pytest
 
-from tetragon_core.policy import PolicyError, parse_policy
-from tetragon_core.policy import kernel as K
+from tetragon_core.policy import PolicyError, kernel as K, parse_policy
 from tetragon_core.policy.kernel import ArgSpec, HostInfo, compile_hook
 from tetragon_core.policy.lists import list_resolver
 

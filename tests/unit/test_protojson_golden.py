@@ -33,8 +33,13 @@ from tests.unit.samples import (
     rate_limit_info,
     rate_limit_info_zero,
 )
-from tests.unit.samples_tracing import BUILD_ID, kprobe_every_argument, kprobe_write, loader_libc
-from tests.unit.samples_tracing import CASES as TRACING_CASES
+from tests.unit.samples_tracing import (
+    BUILD_ID,
+    CASES as TRACING_CASES,
+    kprobe_every_argument,
+    kprobe_write,
+    loader_libc,
+)
 from tetragon_core import events as ev
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 

@@ -61,8 +61,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from tetragon_core import events
-from tetragon_core.api._convert_codegen import _clear_memos as _clear_memos
-from tetragon_core.api._convert_codegen import _memos as _memos
+from tetragon_core.api._convert_codegen import _clear_memos as _clear_memos, _memos as _memos
 from tetragon_core.api._convert_from import _compile_maker, _makers
 from tetragon_core.api._convert_plan import ConversionError, Key
 from tetragon_core.api._convert_to import _compile_filler, _fill_any, _fillers

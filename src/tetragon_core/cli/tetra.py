@@ -16,8 +16,7 @@ from grpclib import GRPCError
 from tetragon_core import __version__
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
-from tetragon_core.cli.tetra_info import COMMANDS as INFO_COMMANDS
-from tetragon_core.cli.tetra_info import add_info_commands, run_info
+from tetragon_core.cli.tetra_info import COMMANDS as INFO_COMMANDS, add_info_commands, run_info
 from tetragon_core.cli.tetra_policy import add_policy_commands, run_policy
 from tetragon_core.cli.tetra_probe import add_probe_command, run_probe
 from tetragon_core.cli.tetra_request import add_filter_flags, build_request

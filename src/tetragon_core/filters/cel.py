@@ -35,8 +35,7 @@ from tetragon_core.exceptions import ConfigError
 from tetragon_core.filters._cel_activation import _ENUM_BINDINGS, Value, _View
 from tetragon_core.filters._cel_check import _Invalid
 from tetragon_core.filters._cel_functions import CIDR, IP
-from tetragon_core.filters._cel_runner import _RUNNERS as _RUNNERS
-from tetragon_core.filters._cel_runner import _eval_lock, _program
+from tetragon_core.filters._cel_runner import _RUNNERS as _RUNNERS, _eval_lock, _program
 from tetragon_core.filters.access import event_payload
 
 __all__ = ["CIDR", "IP", "Value", "compile_cel"]

@@ -11,15 +11,46 @@ from dataclasses import dataclass
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.kernel import ArgSpec
 
-# kernel type ids (bpf/lib/generic.h)
-T_INT, T_CHAR_BUF, T_SIZE_T, T_STRING, T_S64, T_U64, T_S32, T_U32 = 1, 2, 4, 6, 10, 11, 12, 13
-T_FILENAME, T_FD, T_SYSCALL64, T_S16, T_U16, T_S8, T_U8, T_DATA_LOC = 14, 17, 28, 29, 30, 31, 32, 38
-T_PATH, T_FILE = 15, 16  # struct path *, struct file *: their path, sent as a string
-T_NOP = 99  # nop: neither read nor reported
-# kernel objects behind a pointer, read in the kernel (bpf/lib/structargs.h)
-T_CHAR_IOVEC, T_SKB, T_SOCK, T_CRED, T_BPF_ATTR, T_CAPABILITY = 3, 5, 7, 8, 19, 23
-T_LOAD_INFO, T_MODULE, T_KERNEL_CAP_T, T_CAP_INH, T_CAP_PRM, T_CAP_EFF = 26, 27, 33, 34, 35, 36
-T_LINUX_BINPRM, T_SOCKADDR, T_SOCKET = 37, 40, 41
+# re-exported: the hook sensors name the ids as argtypes.T_INT ...
+from tetragon_core.policy.typeids import (
+    NET_IDS as NET_IDS,
+    PATH_IDS as PATH_IDS,
+    T_BPF_ATTR as T_BPF_ATTR,
+    T_CAP_EFF as T_CAP_EFF,
+    T_CAP_INH as T_CAP_INH,
+    T_CAP_PRM as T_CAP_PRM,
+    T_CAPABILITY as T_CAPABILITY,
+    T_CHAR_BUF as T_CHAR_BUF,
+    T_CHAR_IOVEC as T_CHAR_IOVEC,
+    T_CRED as T_CRED,
+    T_DATA_LOC as T_DATA_LOC,
+    T_FD as T_FD,
+    T_FILE as T_FILE,
+    T_FILENAME as T_FILENAME,
+    T_INT as T_INT,
+    T_KERNEL_CAP_T as T_KERNEL_CAP_T,
+    T_LINUX_BINPRM as T_LINUX_BINPRM,
+    T_LOAD_INFO as T_LOAD_INFO,
+    T_MODULE as T_MODULE,
+    T_NOP as T_NOP,
+    T_PATH as T_PATH,
+    T_S8 as T_S8,
+    T_S16 as T_S16,
+    T_S32 as T_S32,
+    T_S64 as T_S64,
+    T_SIZE_T as T_SIZE_T,
+    T_SKB as T_SKB,
+    T_SOCK as T_SOCK,
+    T_SOCKADDR as T_SOCKADDR,
+    T_SOCKET as T_SOCKET,
+    T_STRING as T_STRING,
+    T_SYSCALL64 as T_SYSCALL64,
+    T_U8 as T_U8,
+    T_U16 as T_U16,
+    T_U32 as T_U32,
+    T_U64 as T_U64,
+)
+
 #: where a pointer argument points (tg_arg_cfg.user)
 USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
 
@@ -51,8 +82,6 @@ STRINGS = {"string": T_STRING, "filename": T_FILENAME, "data_loc": T_DATA_LOC}
 STRING_IDS = frozenset({T_STRING, T_FILENAME, T_DATA_LOC})
 #: kernel objects read as their path (kprobe, LSM, raw tracepoints)
 PATHS = {"file": T_FILE, "path": T_PATH, "linux_binprm": T_LINUX_BINPRM}
-#: the same: encoded as s32 length + path + u32 flags + u32 mode
-PATH_IDS = frozenset(PATHS.values())
 #: other kernel objects behind a pointer argument, read in the kernel (kprobe, LSM, raw tracepoints)
 OBJECTS = {
     "sock": T_SOCK,
@@ -68,8 +97,6 @@ OBJECTS = {
     "cap_permitted": T_CAP_PRM,
     "cap_effective": T_CAP_EFF,
 }
-#: network objects: a 64-byte tuple the network operators (SAddr, DPort, Protocol ...) compare
-NET_IDS = frozenset({T_SOCK, T_SOCKET, T_SKB, T_SOCKADDR})
 #: kernel_cap_t pointers: the 64-bit set they point to, which integer operators compare
 CAP_SET_IDS = frozenset({T_KERNEL_CAP_T, T_CAP_INH, T_CAP_PRM, T_CAP_EFF})
 #: the kernel's struct behind a type, where the kernel's BTF may lack it

@@ -11,12 +11,23 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tetragon_core.policy import constants as c
-from tetragon_core.policy import netfilter
+from tetragon_core.policy import constants as c, netfilter
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.kernel_ret import RET_CFG_SIZE, ReturnSpec, compile_ret
 from tetragon_core.policy.macros import expand_macros
 from tetragon_core.policy.model import ActionSelector, ArgSelector, CapabilitiesSelector, KProbeSelector
+from tetragon_core.policy.typeids import (
+    NET_IDS,
+    OPAQUE_IDS,
+    PATH_IDS,
+    SOCK_IDS,
+    T_CHAR_BUF,
+    T_CHAR_IOVEC,
+    T_DATA_LOC,
+    T_FILENAME,
+    T_NOP,
+    T_STRING,
+)
 
 # Limits of the BPF side (bpf/lib/generic.h); several are tighter or looser than Tetragon's.
 MAX_PID_FILTERS = 4
@@ -36,15 +47,7 @@ HOOK_SEL_PROC = 0x8
 
 # Kernel ids (bpf/lib/generic.h)
 OP_IN, OP_NOTIN = 5, 6
-T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE = 6, 2, 14, 38, 15, 16
-T_NOP = 99
-T_CHAR_IOVEC, T_LINUX_BINPRM = 3, 37
-STRING_TYPES = frozenset(
-    {T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_PATH, T_FILE, T_LINUX_BINPRM, T_CHAR_IOVEC}
-)
-NET_TYPES = frozenset({5, 7, 40, 41})  # skb, sock, sockaddr, socket
-#: kernel objects no operator applies to (their fields are reported, not filtered)
-OPAQUE_TYPES = {8: "cred", 19: "bpf_attr", 26: "load_info", 27: "module"}
+STRING_TYPES = frozenset({T_STRING, T_CHAR_BUF, T_FILENAME, T_DATA_LOC, T_CHAR_IOVEC} | PATH_IDS)
 _INT_OPS = frozenset(
     {
         "Equal",
@@ -81,7 +84,6 @@ _SEL_HEAD = struct.Struct("<10I")  # 40
 SELECTOR_SIZE = 1136
 HOOK_CFG_SIZE = 5760 + RET_CFG_SIZE
 HOOK_SOCK_ARGS = 0x20
-_SOCK_TYPES = (7, 41)  # sock, socket
 _TRACKSOCK = {"TrackSock": 10, "UntrackSock": 11}
 _KSTACK, _USTACK = 0x100, 0x200  # TG_POST_KSTACK / TG_POST_USTACK
 
@@ -311,21 +313,21 @@ class _Compiler:
             raise PolicyError(
                 f"{path}.index", f"argument {f.index} is a nop: it is not read, so not filtered"
             )
-        if arg.type in OPAQUE_TYPES:
+        if arg.type in OPAQUE_IDS:
             raise PolicyError(
                 f"{path}.index",
-                f"argument {f.index} is a {OPAQUE_TYPES[arg.type]}: no operator applies to it",
+                f"argument {f.index} is a {OPAQUE_IDS[arg.type]}: no operator applies to it",
             )
         kop = c.ARG_OPERATORS[op]
-        if arg.type in NET_TYPES or op in netfilter.NET_OPS:
-            if arg.type not in NET_TYPES or op not in netfilter.NET_OPS:
+        if arg.type in NET_IDS or op in netfilter.NET_OPS:
+            if arg.type not in NET_IDS or op not in netfilter.NET_OPS:
                 raise PolicyError(
                     f"{path}.operator",
                     f"operator {op!r} needs a sock, socket, skb or sockaddr argument"
                     if op in netfilter.NET_OPS
                     else f"operator {op!r} does not apply to a network argument (SAddr, DPort ... do)",
                 )
-            if op == "State" and arg.type not in (7, 41):
+            if op == "State" and arg.type not in SOCK_IDS:
                 raise PolicyError(f"{path}.operator", "State applies to sock and socket arguments only")
             n, nv = netfilter.compile_net(path, op, list(f.values), fid, self.out.add)
             return _ARGF.pack(idx, kop, n, netfilter.NET, *(nv + [0] * (2 * MAX_RANGES - len(nv))))
@@ -431,7 +433,7 @@ class _Compiler:
                 continue
             if a.action in _TRACKSOCK:
                 sk = self.pos(a.arg_sock)
-                if not 0 <= sk < len(self.args) or self.args[sk].type not in _SOCK_TYPES:
+                if not 0 <= sk < len(self.args) or self.args[sk].type not in SOCK_IDS:
                     raise PolicyError(
                         f"{p}.argSock", f"{a.action} needs argSock naming a sock or socket argument"
                     )
@@ -562,7 +564,7 @@ def compile_hook(
     ret_cfg = comp.with_args(
         [ret.arg] if ret else [], lambda: compile_ret(path, ret, expanded, comp.arg_filter)
     )
-    if any(a.type in _SOCK_TYPES for a in args):
+    if any(a.type in SOCK_IDS for a in args):
         flags |= HOOK_SOCK_ARGS
     for name, entries in comp.out.maps.items():
         limit = {"tg_int_map": INT_MAP_ENTRIES, netfilter.ADDR_MAP: netfilter.ADDR_ENTRIES}.get(

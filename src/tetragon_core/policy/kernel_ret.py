@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.model import ArgSelector, KProbeSelector
+from tetragon_core.policy.typeids import SOCK_IDS
 
 if TYPE_CHECKING:
     from tetragon_core.policy.kernel import ArgSpec
@@ -21,7 +22,6 @@ SLOTS = 8  # per-selector slots (5 used; see tg_ret_cfg)
 _HEAD = struct.Struct(f"<4I{SLOTS}I")
 _FILTER_SIZE = 80
 RET_CFG_SIZE = _HEAD.size + SLOTS * MAX_RET_FILTERS * _FILTER_SIZE
-_SOCKS = (7, 41)  # sock, socket
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def compile_ret(
             raise PolicyError(
                 f"{path}.returnArgAction", f"expected TrackSock or UntrackSock, got {ret.action!r}"
             )
-        if ret.arg.type not in _SOCKS:
+        if ret.arg.type not in SOCK_IDS:
             raise PolicyError(
                 f"{path}.returnArgAction", f"{ret.action} needs a returnArg of type sock or socket"
             )

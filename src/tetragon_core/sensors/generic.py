@@ -16,8 +16,7 @@ from tetragon_core.bpf import _libbpf as lb
 from tetragon_core.bpf.maps import Map
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.exceptions import TetragonError
-from tetragon_core.policy import PolicyError
-from tetragon_core.policy import follow as F
+from tetragon_core.policy import PolicyError, follow as F
 from tetragon_core.policy.kernel import CompiledHook
 from tetragon_core.policy.metrics import OUTCOMES
 from tetragon_core.sensors.api import PolicyHandle, SensorContext

@@ -22,8 +22,7 @@ from tetragon_core.events import (
     ProcessCredentials,
     UserNamespace,
 )
-from tetragon_core.policy import argtypes as A
-from tetragon_core.policy import netnames as N
+from tetragon_core.policy import argtypes as A, netnames as N
 from tetragon_core.process.caps import CAPABILITY_NAMES, capability_names, securebits_names
 
 __all__ = ["SIZES", "capability", "net", "object_arg", "path_arg", "permission"]
