@@ -46,6 +46,7 @@ def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) 
         r"requires (bpf_override_return|kprobe\.multi)|is not a function of this kernel"
         r"|attaching kprobe \w+ failed|requires the generic_(uprobe|usdt) sensor plugin"
         r"|requires the loader sensor plugin"
+        r"|needs the policy filter \(--enable-policy-filter\)"
     )
     for f, (st, err) in states.items():
         if st != "TP_STATE_ENABLED":
@@ -66,11 +67,13 @@ def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) 
         "kprobe_commit_creds.yaml",
         "stack_traces.yaml",
         "openat_write.yaml",
-        "modules-nohost.yaml",
         "rawtp.yaml",
         "list-generated-ftrace.yaml",
     }
     assert want <= set(enabled), {f: states[f] for f in want}
+    # podSelector {} means "every pod": never the host, so never loaded without the policy filter
+    assert states["modules-nohost.yaml"][0] == "TP_STATE_LOAD_ERROR"
+    assert states["modules-nohost.yaml"][1].startswith("spec.podSelector: "), states["modules-nohost.yaml"]
     print(f"\n{len(enabled)} of 43 enabled: {enabled}")
     for f, (st, err) in sorted(states.items()):
         if st != "TP_STATE_ENABLED":

@@ -2,6 +2,8 @@
 
 Each hook section maps to the sensor that serves it (Tetragon's sensor names). A section whose
 sensor is not installed leaves the policy in ``load_error`` with the reason; it is never ignored.
+So does a scope (namespace, pod, container, host or node selector) this agent cannot enforce
+(policy/scope.py): such a policy never reaches the kernel.
 A failure of one policy never touches another.
 """
 
@@ -18,6 +20,7 @@ from tetragon_core.exceptions import TetragonError
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.model import TracingPolicy
 from tetragon_core.policy.parse import parse_policy
+from tetragon_core.policy.scope import scope_error
 
 #: spec section → the sensor that serves it
 SECTION_SENSORS: dict[str, str] = {
@@ -136,7 +139,12 @@ class PolicyRegistry:
             mode = policy.option("policy-mode") or "enforce"
             entry = PolicyEntry(next(self._ids), policy, sensors, ENABLED, mode, domain=domain)
             lacking = [(s, f) for s in needed if (f := self.missing_feature(s)) is not None]
-            if lacking:
+            # checked first: a scope the kernel cannot be told about never loads host-wide
+            scope = scope_error(policy)
+            if scope is not None:
+                entry.state = LOAD_ERROR
+                entry.error = scope
+            elif lacking:
                 entry.state = LOAD_ERROR
                 entry.error = "; ".join(
                     f"spec.{s}: requires {f}, which this kernel lacks" for s, f in lacking

@@ -1,0 +1,56 @@
+"""Which processes a policy may act on, and the scopes this agent cannot enforce yet.
+
+A TracingPolicyNamespaced, or a TracingPolicy with ``podSelector``, ``containerSelector`` or
+``hostSelector``, applies to a subset of the host's processes that only the policy filter
+(Tetragon's ``--enable-policy-filter``: Kubernetes pod identity → cgroup ids checked in the
+kernel) can tell apart. Without it such a policy must never reach the kernel, where it would act
+on every process of the host: a namespaced Sigkill policy would kill host processes belonging to
+no pod. ``nodeSelector`` decides whether this node loads the policy, from Kubernetes node labels
+this agent does not read. Such policies are registered in ``load_error`` with the reason below.
+"""
+
+from __future__ import annotations
+
+from tetragon_core.policy.model import TracingPolicy
+
+_NEEDS = (
+    "which needs the policy filter (--enable-policy-filter) with Kubernetes pod information, "
+    "which this agent does not have yet"
+)
+_NOT_LOADED = "not loaded, so it matches no process (it is never applied to the whole host)"
+
+
+def scope_errors(policy: TracingPolicy) -> list[str]:
+    """One message per field that restricts the policy to workloads this agent cannot identify."""
+    spec = policy.spec
+    out: list[str] = []
+    if policy.namespaced:
+        out.append(
+            f"metadata.namespace: a TracingPolicyNamespaced applies only to the pods of namespace "
+            f"{policy.namespace!r}, {_NEEDS}"
+        )
+    if spec.pod_selector is not None:
+        out.append(f"spec.podSelector: the policy applies only to the pods it selects, {_NEEDS}")
+    if spec.container_selector is not None:
+        out.append(
+            f"spec.containerSelector: the policy applies only to the containers it selects, {_NEEDS}"
+        )
+    if spec.host_selector is not None:
+        out.append(
+            f"spec.hostSelector: telling host processes from pod processes apart needs the policy "
+            f"filter (--enable-policy-filter), which this agent does not have yet"
+        )
+    if spec.node_selector is not None:
+        out.append(
+            "spec.nodeSelector: whether this node loads the policy depends on its Kubernetes node "
+            "labels, which this agent does not read (--enable-k8s-api)"
+        )
+    return out
+
+
+def scope_error(policy: TracingPolicy) -> str | None:
+    """The load error of a policy whose scope cannot be enforced here, or None."""
+    errors = scope_errors(policy)
+    if not errors:
+        return None
+    return "; ".join(errors) + f"; {_NOT_LOADED}"
