@@ -37,8 +37,8 @@ def scope_errors(policy: TracingPolicy) -> list[str]:
         )
     if spec.host_selector is not None:
         out.append(
-            f"spec.hostSelector: telling host processes from pod processes apart needs the policy "
-            f"filter (--enable-policy-filter), which this agent does not have yet"
+            "spec.hostSelector: telling host processes from pod processes apart needs the policy "
+            "filter (--enable-policy-filter), which this agent does not have yet"
         )
     if spec.node_selector is not None:
         out.append(
