@@ -15,7 +15,7 @@ LSM_OBJ   := plugins/lsm/src/tetragon_sensor_lsm/bpf/bpf_generic_lsm.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
 BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(PROBE_OBJS)
 
-.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean
+.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags
 all: install
 
 install:
@@ -69,6 +69,10 @@ test-vm:
 
 run:
 	./scripts/run
+
+# docs/flags.md from the agent's own flag tables (a unit test fails when it is stale)
+docs-flags:
+	$(VENV)/bin/tetragon --generate-docs | $(PY) tools/flagdocs.py > docs/flags.md
 
 bench: install
 	$(PY) bench/run.py

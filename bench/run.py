@@ -7,8 +7,8 @@ the ring, then times one consumer draining it:
 
 * C: libbpf's ring_buffer__consume in bench/c_consumer.c (the limit);
 * raw: our mmap reader only (RingBuffer.read_batch);
-* pipeline: reader → Observer → exec decoders → ProcessManager → JsonExporter (file written and
-  flushed), all on one CPU.
+* pipeline: RingReader (ring → its bounded queue) → Observer → exec decoders → ProcessManager →
+  JsonExporter (file written and flushed), all on one CPU.
 
 Run as root after `make`: `.venv/bin/python bench/run.py [--pairs N] [--trials T]`.
 """
@@ -36,7 +36,7 @@ from tetragon_core.bpf.ringbuf import RingBuffer
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.export.jsonexport import QUEUE_DROPPED_METRIC, JsonExporter
 from tetragon_core.metrics import Registry
-from tetragon_core.observer import Observer
+from tetragon_core.observer import Observer, RingReader
 from tetragon_core.process.messages import ExecMessage, ExitMessage
 from tetragon_sensor_exec import ExecSensor
 from tetragon_sensor_exec.decode import decode_exec
@@ -141,11 +141,12 @@ def trial_pipeline(ring: RingBuffer, prod: Producer, pairs: int, tmp: Path) -> t
     prod.fill(pairs)
     want, seen = 2 * pairs, 0
     t0 = time.perf_counter()
+    reader = RingReader(ring, obs)  # the agent's reader: ring → bounded queue → observer
     while seen < want:
-        recs = ring.read_batch(4096)
-        obs.handle_records(recs)
-        seen += len(recs)
-        if seen % 100_000 < 4096:
+        reader.fill()
+        n = reader.handle(4096)
+        seen += n
+        if seen % 100_000 < n:
             mgr.cache.gc_tick()
     exporter.flush()
     dt = time.perf_counter() - t0

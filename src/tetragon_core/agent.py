@@ -26,6 +26,8 @@ from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH, BP
 from tetragon_core.bpf.objects import SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
 from tetragon_core.config import AgentConfig
+from tetragon_core.config.agent_config import DEFAULT_SOURCE
+from tetragon_core.eventmetrics import EventMetrics, label_filter
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.exceptions import ConfigError, TetragonError, UnsupportedFeatureError
 from tetragon_core.export.console import ConsoleSink
@@ -33,7 +35,8 @@ from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.pipeline import Transform, build_export_transform
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
-from tetragon_core.grpc.address import Address, write_info
+from tetragon_core.grpc.address import Address, parse_address as parse_grpc_address, write_info
+from tetragon_core.grpc.health import FLAG as HEALTH_FLAG, HealthServer
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.server import start_server, stop_server
 from tetragon_core.grpc.stacktree import StackTraceTrees
@@ -105,6 +108,10 @@ class Agent:
     _export_transform: Transform | None = None
     _installed: tuple[str, ...] = ()
     _redactor: Redactor | None = None
+    #: the health server while it runs (``--health-server-address``)
+    health: HealthServer | None = None
+    #: the ring reader while the agent runs
+    reader: RingReader | None = None
 
     def stop(self) -> None:
         """Ask ``run`` to shut down cleanly."""
@@ -193,7 +200,26 @@ class Agent:
 
     def _sensor_options(self) -> dict[str, object]:
         """Settings the sensors read from their SensorContext."""
-        return {"expose_stack_addresses": self.cfg.expose_stack_addresses}
+        return {
+            "expose_stack_addresses": self.cfg.expose_stack_addresses,
+            "disable_kprobe_multi": self.cfg.disable_kprobe_multi,
+        }
+
+    def _sensor_context(self, shared: SharedMaps, procfs: str) -> SensorContext:
+        cfg = self.cfg
+        return SensorContext(
+            shared,
+            self.registry,
+            procfs=procfs,
+            pin_dir=self.pin_dir,
+            options=self._sensor_options(),
+            bpf_lib=self._bpf_lib(),
+            verifier_log_level=cfg.verbose,
+        )
+
+    def _bpf_lib(self) -> str:
+        """``--bpf-lib`` when it was set anywhere; unset, objects come from the sensor packages."""
+        return self.cfg.bpf_lib if self.cfg.source("bpf-lib") != DEFAULT_SOURCE else ""
 
     def _sensor_rows(self) -> list[SensorInfo]:
         """ListSensors: every installed sensor; a loaded one's collection is "base" for the start-up
@@ -218,12 +244,16 @@ class Agent:
     def _validate(self) -> None:
         """Check what the config names on this machine before anything is loaded."""
         cfg = self.cfg
+        if self._bpf_lib() and not os.path.isdir(cfg.bpf_lib):
+            raise ConfigError(f"--bpf-lib: {cfg.bpf_lib} is not a directory (set by {cfg.source('bpf-lib')})")
         if not os.path.isdir(cfg.procfs):
             raise ConfigError(f"--procfs: {cfg.procfs} is not a directory")
         if cfg.event_queue_size < 1:
             raise ConfigError("--event-queue-size: must be at least 1")
         if cfg.metrics_server:
             parse_address(cfg.metrics_server)
+        if cfg.health_server_address:
+            parse_grpc_address(cfg.health_server_address, HEALTH_FLAG)
         if cfg.export_filename and os.path.isdir(cfg.export_filename):
             raise ConfigError(f"--export-filename: {cfg.export_filename} is a directory")
         # Filter JSON is parsed here, so a malformed line fails the start naming flag and line.
@@ -285,7 +315,9 @@ class Agent:
                 event_cache=event_cache,
                 redact=self._redactor.redact_args if self._redactor is not None else None,
                 containers=containers,
+                cluster_name=cfg.cluster_name,
             )
+            self.sinks.append(EventMetrics(self.registry, label_filter(cfg.metrics_label_filter)))
             if cfg.server_address:
                 self.sinks.append(hub)
                 self.sinks.append(stack_traces)
@@ -295,23 +327,27 @@ class Agent:
                 raise ConfigError(
                     f"--export-filename: cannot open {cfg.export_filename}: {e.strerror}"
                 ) from e
-            hooks = HookHandler(cache, manager.exec_id, self.node_name, clock.rfc3339, event_cache)
+            hooks = HookHandler(
+                cache, manager.exec_id, self.node_name, clock.rfc3339, event_cache, cfg.cluster_name
+            )
             dispatch, flush = self._dispatcher(manager, hooks)
-            observer = Observer(self.registry, dispatch, flush)
+            observer = Observer(
+                self.registry, dispatch, flush, handling_latency=cfg.enable_msg_handling_latency
+            )
             observer.set_stats_map(stats)
             exporters = [s for s in self.sinks if isinstance(s, JsonExporter)]
-            reader = RingReader(
+            reader = self.reader = RingReader(
                 ring,
                 observer,
+                registry=self.registry,
+                queue_size=cfg.rb_queue_size,
                 backlogged=lambda: any(e.backlogged() for e in exporters) if exporters else False,
             )
 
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
             self._installed = tuple(await asyncio.to_thread(discover))
             for sensor in await asyncio.to_thread(load_enabled, self.sensors):
-                ctx = SensorContext(
-                    shared, self.registry, procfs=procfs, pin_dir=self.pin_dir, options=self._sensor_options()
-                )
+                ctx = self._sensor_context(shared, procfs)
                 self.loaded.append(LoadedSensor(sensor, ctx))  # unloaded in teardown whatever happens
                 await _shielded_thread(sensor.load, ctx)
                 observer.add_decoders(sensor.name, sensor.decoders())
@@ -325,9 +361,7 @@ class Agent:
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
             # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
             self.policies.loader = PolicySensors(
-                lambda: SensorContext(
-                    shared, self.registry, procfs=procfs, pin_dir=self.pin_dir, options=self._sensor_options()
-                ),
+                lambda: self._sensor_context(shared, procfs),
                 observer.add_decoders,
                 lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
             )
@@ -355,7 +389,17 @@ class Agent:
                 grpc_srv = await start_server(cfg.server_address, hub, state)
                 write_info(cfg.server_address)
                 log.info("gRPC server listening on %s", cfg.server_address)
+            if cfg.health_server_address:
+                reader_task = tasks[0]
+                self.health = HealthServer(
+                    lambda: self.ready.is_set() and not reader_task.done(), cfg.health_server_interval
+                )
+                await self.health.start(cfg.health_server_address)
+                tasks.append(asyncio.create_task(self.health.run(), name="health"))
+                log.info("health server listening on %s", cfg.health_server_address)
             self.ready.set()
+            if self.health is not None:
+                self.health.refresh()
             log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
             stop = asyncio.create_task(self._stop.wait())
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -370,6 +414,8 @@ class Agent:
                 await stop_server(*grpc_srv)
             if metrics_srv is not None:
                 metrics_srv.close()
+            if self.health is not None:
+                await self.health.stop()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

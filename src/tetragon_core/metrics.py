@@ -41,6 +41,49 @@ class Metric:
         return self.collect() if self.collect is not None else dict(self.values)
 
 
+@dataclass
+class Histogram(Metric):
+    """A histogram family: per label tuple, cumulative bucket counts, a sum and a count."""
+
+    buckets: tuple[float, ...] = ()
+    counts: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+    sums: dict[tuple[str, ...], float] = field(default_factory=dict)
+
+    def observe(self, value: float, *label_values: str) -> None:
+        """Record one observation of ``value`` in the series named by ``label_values``."""
+        counts = self.counts.get(label_values)
+        if counts is None:
+            counts = self.counts[label_values] = [0] * (len(self.buckets) + 1)
+            self.sums[label_values] = 0.0
+        i = 0
+        for bound in self.buckets:  # a handful of buckets: a scan beats bisect's call
+            if value <= bound:
+                break
+            i += 1
+        counts[i] += 1
+        self.sums[label_values] += value
+
+    def get(self, *label_values: str) -> float:
+        """The number of observations of one series."""
+        return float(sum(self.counts.get(label_values, ())))
+
+    def lines(self) -> list[str]:
+        """The exposition lines: ``_bucket`` (cumulative, ``le``), ``_sum`` and ``_count``."""
+        out: list[str] = []
+        for lv in sorted(self.counts):
+            base = [f'{k}="{_esc(x)}"' for k, x in zip(self.labels, lv, strict=True)]
+            total = 0
+            for bound, c in zip((*self.buckets, float("inf")), self.counts[lv], strict=True):
+                total += c
+                le = "+Inf" if bound == float("inf") else _num(bound)
+                inner = ",".join([*base, 'le="' + le + '"'])
+                out.append(f"{self.name}_bucket{{{inner}}} {total}")
+            sel = f"{{{','.join(base)}}}" if base else ""
+            out.append(f"{self.name}_sum{sel} {_num(self.sums[lv])}")
+            out.append(f"{self.name}_count{sel} {total}")
+        return out
+
+
 class Registry:
     """All metric families of one agent."""
 
@@ -62,6 +105,20 @@ class Registry:
         m = self._get(name, help, "gauge", labels)
         if collect is not None:
             m.collect = collect
+        return m
+
+    def histogram(
+        self, name: str, help: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> Histogram:
+        """Create (or return the existing) histogram ``name`` with these bucket bounds."""
+        m = self._metrics.get(name)
+        if m is None:
+            m = Histogram(name, help, "histogram", labels, buckets=buckets)
+            self._metrics[name] = m
+        if not isinstance(m, Histogram) or (m.labels, m.buckets) != (labels, buckets):
+            raise ValueError(
+                f"metric {name} registered as {m.kind}{list(m.labels)}, requested as a histogram"
+            )
         return m
 
     def _get(self, name: str, help: str, kind: str, labels: tuple[str, ...]) -> Metric:
@@ -88,6 +145,9 @@ class Registry:
         for m in self:
             out.append(f"# HELP {m.name} {m.help}")
             out.append(f"# TYPE {m.name} {m.kind}")
+            if isinstance(m, Histogram):
+                out.extend(m.lines())
+                continue
             for lv, v in sorted(m.samples().items()):
                 if m.labels:
                     inner = ",".join(f'{k}="{_esc(x)}"' for k, x in zip(m.labels, lv, strict=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -103,6 +104,12 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
             str(export),
             "--bpf-dir",
             f"tetragon-test-{os.getpid()}",
+            # a port of its own: the default :6789 would clash with any other agent on this machine
+            *(
+                ()
+                if "--health-server-address" in extra
+                else ("--health-server-address", f"127.0.0.1:{free_port()}")
+            ),
             *extra,
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf.open("wb"))
@@ -127,6 +134,13 @@ def execs(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def exits(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e["process_exit"] for e in evs if "process_exit" in e]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (on 127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def tg_prog_ids() -> set[int]:

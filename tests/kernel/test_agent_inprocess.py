@@ -9,13 +9,23 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from tests.kernel.conftest import free_port
 from tetragon_core.agent import Agent
 from tetragon_core.config import parse_agent_args
 
 
 def test_agent_streams_without_blocking_the_loop(loop_watchdog, tmp_path: Path) -> None:
     export = tmp_path / "t.log"
-    cfg = parse_agent_args(["--export-filename", str(export), "--bpf-dir", f"tetragon-inproc-{os.getpid()}"])
+    cfg = parse_agent_args(
+        [
+            "--export-filename",
+            str(export),
+            "--bpf-dir",
+            f"tetragon-inproc-{os.getpid()}",
+            "--health-server-address",
+            f"127.0.0.1:{free_port()}",
+        ]
+    )
     agent = Agent(cfg)
     token = "inproc" + uuid.uuid4().hex[:8]
 

@@ -17,6 +17,8 @@ from tetragon_core.config import (
     FlagKind,
     parse_agent_args,
 )
+from tetragon_core.config.docs import flags_markdown
+from tetragon_core.config.support import EFFECTS
 from tetragon_core.config.values import default_value
 from tetragon_core.exceptions import ConfigError
 
@@ -327,10 +329,13 @@ def _changed_value(name: str) -> str:
     return changes.get(flag.kind, "/some/other/value")
 
 
-def test_unsupported_table_names_real_flags() -> None:
-    assert set(UNSUPPORTED) <= set(FLAGS_BY_NAME)
-    for name in ("enable-tracing-policy-crd", "disable-kprobe-multi", "expose-stack-addresses"):
-        assert name not in UNSUPPORTED
+def test_every_flag_works_or_is_refused_never_both() -> None:
+    assert set(UNSUPPORTED) | set(EFFECTS) == set(FLAGS_BY_NAME)
+    assert not set(UNSUPPORTED) & set(EFFECTS)
+    for name in ("disable-kprobe-multi", "expose-stack-addresses", "health-server-address"):
+        assert name in EFFECTS
+    for name in ("enable-tracing-policy-crd", "enable-cgtrackerid", "data-cache-size"):
+        assert name in UNSUPPORTED
 
 
 @pytest.mark.parametrize("name", sorted(UNSUPPORTED))
@@ -352,10 +357,9 @@ def test_unsupported_flags_may_be_set_to_their_default(roots: ConfigRoots) -> No
     assert cfg.source("server-address") == "command line" and cfg.health_server_interval == 10.0
 
 
-def test_supported_no_op_flags(roots: ConfigRoots) -> None:
-    argv = ["--enable-tracing-policy-crd=false", "--disable-kprobe-multi", "--expose-stack-addresses"]
-    cfg = parse_agent_args(argv, roots)
-    assert not cfg.enable_tracing_policy_crd and cfg.disable_kprobe_multi and cfg.expose_stack_addresses
+def test_health_server_address_empty_disables_it(roots: ConfigRoots) -> None:
+    cfg = parse_agent_args(["--health-server-address", "", "--disable-kprobe-multi"], roots)
+    assert cfg.health_server_address == "" and cfg.disable_kprobe_multi
 
 
 def test_config_is_frozen_and_source_accepts_any_spelling(roots: ConfigRoots) -> None:
@@ -382,6 +386,16 @@ def test_generate_docs(capsys: pytest.CaptureFixture[str]) -> None:
         assert option.get("default_value", "") == flag.default
         assert option["usage"] == flag.usage
         assert option.get("default_value") != ""
+        assert option["support"] in ("works", "refused") and option["support_note"]
+        assert (option["support"] == "refused") == (option["name"] in UNSUPPORTED)
+
+
+def test_docs_flags_md_is_generated_from_the_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_agent_args(["--generate-docs"], ConfigRoots.under(Path("/nonexistent")))
+    doc = yaml.safe_load(capsys.readouterr().out)
+    md = Path(__file__).resolve().parents[2] / "docs" / "flags.md"
+    assert md.read_text() == flags_markdown(doc), "docs/flags.md is stale: run `make docs-flags`"
 
 
 def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str], roots: ConfigRoots) -> None:

@@ -228,3 +228,28 @@ def test_refusals_name_the_path(sel: str, path: str, reason: str) -> None:
     with pytest.raises(PolicyError) as e:
         compile_sel(sel)
     assert path in e.value.path and reason in e.value.reason, str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("max_data", True, "maxData needs data events"),
+        ("resolve", "mm.owner.comm", "resolving a BTF field path"),
+        ("btf_type", "task_struct", "BTF-typed arguments"),
+        ("btf_type_module", "mod", "BTF-typed arguments"),
+        ("source", "current_task", "argument sources"),
+        ("return_copy", True, "returnCopy applies to kprobes"),
+    ],
+)
+def test_argument_fields_that_do_nothing_here_are_refused_by_name(
+    field: str, value: object, reason: str
+) -> None:
+    from tetragon_core.policy.argtypes import refuse_unbuilt_fields
+    from tetragon_core.policy.model import KProbeArg
+
+    key = {"max_data": "maxData", "btf_type": "btfType", "btf_type_module": "btfTypeModule"}.get(field, field)
+    key = "returnCopy" if field == "return_copy" else key
+    with pytest.raises(PolicyError) as e:
+        refuse_unbuilt_fields("spec.tracepoints[0].args[1]", KProbeArg(**{field: value}))  # type: ignore[arg-type]
+    assert str(e.value).startswith(f"spec.tracepoints[0].args[1].{key}: ")
+    assert reason in str(e.value)

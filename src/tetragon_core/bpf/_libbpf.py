@@ -43,6 +43,7 @@ _next_map = _fn("bpf_object__next_map", c_void_p, c_void_p, c_void_p)
 _prog_name = _fn("bpf_program__name", c_char_p, c_void_p)
 _prog_section = _fn("bpf_program__section_name", c_char_p, c_void_p)
 _prog_fd = _fn("bpf_program__fd", c_int, c_void_p)
+_prog_set_log_level = _fn("bpf_program__set_log_level", c_int, c_void_p, c_uint32)
 _prog_set_autoload = _fn("bpf_program__set_autoload", c_int, c_void_p, ctypes.c_bool)
 _prog_set_attach_target = _fn("bpf_program__set_attach_target", c_int, c_void_p, c_int, c_char_p)
 _prog_attach = _fn("bpf_program__attach", c_void_p, c_void_p)
@@ -128,7 +129,29 @@ _PRINT_BUF = ctypes.create_string_buffer(4 << 20)
 _print_lock = threading.Lock()
 
 
+# libbpf prints a program's verifier log with this format (at debug level) after a load that asked
+# for one; it may be far larger than _PRINT_BUF.
+_VERIFIER_FMT = b"libbpf: prog '%s': -- BEGIN PROG LOAD LOG --"
+_VA_LIST_SIZE = 24  # x86-64 SysV: gp_offset, fp_offset, overflow_arg_area, reg_save_area
+
+
+def _format_whole(fmt: bytes, args: int) -> str:
+    """Format a message of any length: measure, rewind the va_list (va_copy's effect), format."""
+    saved = ctypes.string_at(args, _VA_LIST_SIZE)
+    n = _vsnprintf(None, 0, fmt, args)
+    ctypes.memmove(args, saved, _VA_LIST_SIZE)
+    if n <= 0:
+        return ""
+    buf = ctypes.create_string_buffer(n + 1)
+    _vsnprintf(buf, n + 1, fmt, args)
+    return buf.value.decode("utf-8", "replace")
+
+
 def _print_py(level: int, fmt: bytes, args: int) -> int:
+    verifier: list[str] | None = getattr(_log_local, "verifier", None)
+    if verifier is not None and level == LIBBPF_DEBUG and fmt.startswith(_VERIFIER_FMT):
+        verifier.append(_format_whole(fmt, args))
+        return 0
     sink: list[str] | None = getattr(_log_local, "sink", None)
     if sink is None or level > LIBBPF_INFO:
         return 0
@@ -179,15 +202,38 @@ def open_object(path: str) -> int:
     return int(ptr)
 
 
-def load_object(obj: int, what: str) -> None:
-    """Load every autoloaded program and create or reuse every map of ``obj``."""
-    rc, log = capture_log(lambda: _obj_load(obj))
+def load_object(obj: int, what: str, *, verifier_logs: bool = False) -> dict[str, str]:
+    """Load every autoloaded program and create or reuse every map of ``obj``.
+
+    With ``verifier_logs`` (programs given a log level by :func:`set_log_level`) returns each
+    program's verifier log by program name; otherwise an empty dict.
+    """
+    logs: list[str] = []
+    _log_local.verifier = logs if verifier_logs else None
+    try:
+        rc, log = capture_log(lambda: _obj_load(obj))
+    finally:
+        _log_local.verifier = None
     if rc < 0:
         err = -rc
         hint = ""
         if err == _errno.EPERM:
             hint = " (operation not permitted: needs root with CAP_BPF/CAP_SYS_ADMIN, or lockdown refused it)"
         raise BpfLoadError(f"loading BPF object {what} failed: {errmsg(err)}{hint}", err, log)
+    out: dict[str, str] = {}
+    for text in logs:
+        # "libbpf: prog 'NAME': -- BEGIN PROG LOAD LOG --\n<log>-- END PROG LOAD LOG --\n"
+        head, _, body = text.partition("\n")
+        name = head.split("'")[1] if head.count("'") >= 2 else "?"
+        out[name] = body.removesuffix("-- END PROG LOAD LOG --\n")
+    return out
+
+
+def set_log_level(prog: int, level: int) -> None:
+    """Ask the verifier for its log of ``prog`` (kernel BPF_LOG_* bits), printed after the load."""
+    rc = _prog_set_log_level(prog, level)
+    if rc < 0:
+        raise BpfError(f"set_log_level({program_name(prog)}) failed: {errmsg(-rc)}", -rc)
 
 
 def close_object(obj: int) -> None:

@@ -14,6 +14,8 @@ from tetragon_core.exceptions import BpfAttachError, BpfLoadError
 
 log = logging.getLogger(__name__)
 
+_BPF_LOG_STATS = 4  # the verifier's statistics (insns processed, states, time) after its log
+
 
 class SharedMaps:
     """Maps that every object reuses by name (the core's ring buffer, execve_map …).
@@ -61,6 +63,8 @@ class BpfObject:
     ptr: int
     maps: dict[str, Map] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
+    #: each program's verifier log, when the load asked for them (``verifier_log_level``)
+    verifier_logs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -72,6 +76,7 @@ class BpfObject:
         max_entries: dict[str, int] | None = None,
         rodata: dict[str, bytes] | None = None,
         targets: dict[str, str] | None = None,
+        verifier_log_level: int = 0,
     ) -> BpfObject:
         """Open ``path``, reuse every map named in ``shared``, and load it into the kernel.
 
@@ -80,6 +85,8 @@ class BpfObject:
         read-only data sections (``.rodata.<name>`` → bytes of exactly the section's size), which
         the verifier then knows as constants; ``targets`` names the kernel function of a
         BTF-attached program (program → function, e.g. an LSM hook) in place of its section's.
+        ``verifier_log_level`` (``--verbose``) 1 or 2 keeps each program's verifier log in
+        :attr:`verifier_logs`: the kernel's log level 1 or 2, with its statistics.
         """
         if not os.path.exists(path):
             raise BpfLoadError(f"BPF object {path} does not exist (was `make` run?)")
@@ -103,11 +110,13 @@ class BpfObject:
             for p in lb.programs(ptr):
                 if targets and lb.program_name(p) in targets:
                     lb.set_attach_target(p, targets[lb.program_name(p)])
-            lb.load_object(ptr, os.path.basename(path))
+                if verifier_log_level:
+                    lb.set_log_level(p, verifier_log_level | _BPF_LOG_STATS)
+            logs = lb.load_object(ptr, os.path.basename(path), verifier_logs=bool(verifier_log_level))
         except BaseException:
             lb.close_object(ptr)
             raise
-        obj = cls(path, ptr)
+        obj = cls(path, ptr, verifier_logs=logs)
         for m in lb.maps(ptr):
             name = lb.map_name(m)
             if name.startswith((".rodata", ".data", ".bss", ".kconfig")):

@@ -89,7 +89,7 @@ class AgentConfig:
     process_cache_gc_interval: float  # seconds
     process_cache_size: int
     procfs: str
-    rb_queue_size: int  # bytes
+    rb_queue_size: int  # records
     rb_size: int  # bytes
     rb_size_total: int  # bytes
     redaction_filters: str

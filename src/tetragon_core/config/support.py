@@ -1,26 +1,32 @@
-"""Which daemon flags this agent implements.
+"""What each daemon flag does in this agent: its effect, or why a non-default value is refused.
 
-Every flag is accepted and parsed, but a flag listed in :data:`UNSUPPORTED` may only keep its
-default value: setting it to anything else is a configuration error carrying the reason below.
-To mark a flag as built, delete its line; to withdraw one, add ``"flag-name": "reason"``.
+Every flag is in exactly one of :data:`EFFECTS` (it works; the text says how) and
+:data:`UNSUPPORTED` (it may only keep its default; any other value is a configuration error
+carrying the reason). No flag is accepted and then ignored. ``--generate-docs`` and
+docs/flags.md are generated from these tables. To build a flag, move it from UNSUPPORTED to
+EFFECTS; a test walks every flag against the running agent.
 """
 
 from __future__ import annotations
+
+from .flags import FLAGS
 
 _K8S = "Kubernetes integration is not built in this agent"
 _POLICY_FILTER = "policy filtering (pod/namespace selectors) is not built in this agent"
 _AGGREGATION = "JSON export aggregation is not built in this agent"
 _PROFILING = "Go runtime profiling has no equivalent in this agent"
 _PROG_SIZE = "BPF program variants are chosen by kernel probing only"
-_SERVERS = "gRPC/health servers not built yet"
 
 UNSUPPORTED: dict[str, str] = {
     "btf": "loading BTF from a custom file is not built yet",
     "cgroup-rate": "cgroup rate throttling is not built yet",
     "cpuprofile": _PROFILING,
     "cri-endpoint": "the CRI client is not built in this agent",
+    "data-cache-size": "data events (arguments too large for their event, sent apart) are not built yet: "
+    "buffers and strings are read into the event, up to 4096 bytes each",
     "enable-cgidmap": _K8S,
     "enable-cgidmap-debug": _K8S,
+    "enable-cgtrackerid": "the cgroup tracker id only serves --enable-cgidmap, which is not built",
     "enable-compatibility-syscall64-size-type": "the syscall64 compatibility output is not built",
     "enable-cri": "the CRI client is not built in this agent",
     "enable-export-aggregation": _AGGREGATION,
@@ -29,13 +35,14 @@ UNSUPPORTED: dict[str, str] = {
     "enable-policy-filter": _POLICY_FILTER,
     "enable-policy-filter-cgroup-map": _POLICY_FILTER,
     "enable-policy-filter-debug": _POLICY_FILTER,
+    "enable-tracing-policy-crd": "TracingPolicy custom resources are read only through the Kubernetes API "
+    "(--enable-k8s-api), which is not built; policies come from --tracing-policy, "
+    "--tracing-policy-dir and the gRPC API",
     "export-aggregation-buffer-size": _AGGREGATION,
     "export-aggregation-window-size": _AGGREGATION,
     "force-large-progs": _PROG_SIZE,
     "force-small-progs": _PROG_SIZE,
     "gops-address": _PROFILING,
-    "health-server-address": _SERVERS,
-    "health-server-interval": _SERVERS,
     "k8s-kubeconfig-path": _K8S,
     "kernel": "overriding the detected kernel version is not built yet",
     "memprofile": _PROFILING,
@@ -43,7 +50,83 @@ UNSUPPORTED: dict[str, str] = {
     "pprof-address": _PROFILING,
 }
 
+EFFECTS: dict[str, str] = {
+    "bpf-dir": "pins live under /sys/fs/bpf/<value> (with --keep-sensors-on-exit; released at start "
+    "with --release-pinned-bpf)",
+    "bpf-lib": "when set, every sensor's BPF object is read from this directory, which must exist and "
+    "hold them; unset, each sensor's object comes from its own package",
+    "cluster-name": "cluster_name on every event",
+    "config-dir": "a drop-in directory (a file per flag), last and strongest of the configuration layers",
+    "debug": "logs at debug level",
+    "disable-kprobe-multi": "kprobe.multi is never used (each function gets its own kprobe); a list: call "
+    "too long for single kprobes is refused naming this flag",
+    "enable-msg-handling-latency": "the tetragon_handling_latency histogram (microseconds per record, "
+    "by op code)",
+    "enable-pid-set-filter": "pid_set is allowed in --export-allowlist and --export-denylist",
+    "enable-process-cred": "process_credentials and binary_properties in exec events",
+    "enable-process-ns": "ns (namespace inodes) in process_exec and process_kprobe events",
+    "event-cache-retries": "retries of an event whose process or parent is not cached yet, before it "
+    "is sent as it is",
+    "event-cache-retry-delay": "seconds between those retries",
+    "event-queue-size": "bound of each sink's queue (JSON export, console, each GetEvents client); "
+    "drops are counted",
+    "export-allowlist": "events the JSON export keeps (Tetragon's filter JSON, one per line)",
+    "export-denylist": "events the JSON export drops",
+    "export-file-compress": "rotated export files are gzip-compressed",
+    "export-file-max-backups": "rotated export files kept",
+    "export-file-max-size-mb": "size at which the export file rotates",
+    "export-file-perm": "mode of the export files",
+    "export-file-rotation-interval": "the export file also rotates at this interval",
+    "export-filename": "the JSON export file",
+    "export-rate-limit": "events per minute the JSON export writes; the rest are counted in rate_limit_info",
+    "expose-stack-addresses": "real addresses in stack traces",
+    "field-filters": "fields the JSON export keeps or removes, per event type",
+    "generate-docs": "prints this reference as YAML",
+    "health-server-address": "the grpc.health.v1 server (services '' and 'liveness'); '' disables it",
+    "health-server-interval": "seconds between re-evaluations of the health status",
+    "help": "prints every flag with its usage and default",
+    "keep-sensors-on-exit": "BPF programs stay attached (pinned under --bpf-dir) after the agent exits",
+    "log-format": "text or json log lines",
+    "log-level": "the log level",
+    "metrics-label-filter": "which of namespace, workload, pod, binary label tetragon_events_total, "
+    "tetragon_policy_events_total and tetragon_syscalls_total",
+    "metrics-server": "the Prometheus /metrics endpoint",
+    "process-cache-gc-interval": "interval of the process cache's garbage collection",
+    "process-cache-size": "entries of the process cache (LRU)",
+    "procfs": "where the start-up walk and process lookups read /proc",
+    "rb-queue-size": "bound (in records) of the queue between the ring reader and the handlers; while it "
+    "is full the rest waits in the ring, and what the kernel then cannot write is counted",
+    "rb-size": "ring buffer size per CPU",
+    "rb-size-total": "ring buffer size in total",
+    "redaction-filters": "redaction of process arguments, applied as processes enter the cache",
+    "release-pinned-bpf": "pins left under --bpf-dir by an earlier run are removed at start",
+    "server-address": "the gRPC API address; '' disables it",
+    "tracing-policy": "a TracingPolicy file loaded at start",
+    "tracing-policy-dir": "a directory of TracingPolicy files loaded at start",
+    "username-metadata": "unix: user names of host processes in process.user",
+    "verbose": "verifier logs of every loaded program: 1 their end (verdict and statistics), 2 all of them",
+}
+
 
 def unsupported_reason(name: str) -> str | None:
     """The reason flag ``name`` cannot be changed from its default, or None if it is supported."""
     return UNSUPPORTED.get(name)
+
+
+def flag_support(name: str) -> tuple[str, str]:
+    """``("works", effect)`` or ``("refused", reason)`` for flag ``name``."""
+    if name in EFFECTS:
+        return "works", EFFECTS[name]
+    return "refused", UNSUPPORTED[name]
+
+
+def _check_tables() -> None:
+    names = {f.name for f in FLAGS}
+    both = set(EFFECTS) & set(UNSUPPORTED)
+    missing = names - set(EFFECTS) - set(UNSUPPORTED)
+    unknown = (set(EFFECTS) | set(UNSUPPORTED)) - names
+    if both or missing or unknown:
+        raise AssertionError(f"flag support tables: in both {both}, in neither {missing}, unknown {unknown}")
+
+
+_check_tables()

@@ -16,8 +16,14 @@ from tetragon_core.grpc.state import AgentState
 
 async def start_server(text: str, hub: EventHub, state: AgentState | None = None) -> tuple[Server, Address]:
     """Listen on ``text``; a unix socket is created with mode 0660, replacing a stale one."""
-    addr = parse_address(text)
     server = Server([FineGuidanceSensors(hub, state)])
+    return server, await listen(server, text, "--server-address")
+
+
+async def listen(server: Server, text: str, flag: str) -> Address:
+    """Start ``server`` on ``text`` (``host:port``, ``:port`` or ``unix:///path``, a stale socket
+    replaced, the new one 0660); a failure is a ConfigError naming ``flag``."""
+    addr = parse_address(text, flag)
     try:
         if addr.path:
             os.makedirs(os.path.dirname(addr.path), exist_ok=True)
@@ -28,8 +34,8 @@ async def start_server(text: str, hub: EventHub, state: AgentState | None = None
         else:
             await server.start(addr.host, addr.port)
     except OSError as e:
-        raise ConfigError(f"--server-address: cannot listen on {text}: {e.strerror or e}") from e
-    return server, addr
+        raise ConfigError(f"{flag}: cannot listen on {text}: {e.strerror or e}") from e
+    return addr
 
 
 async def stop_server(server: Server, addr: Address) -> None:

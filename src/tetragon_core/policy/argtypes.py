@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.kernel import ArgSpec
+from tetragon_core.policy.model import KProbeArg
 
 # re-exported: the hook sensors name the ids as argtypes.T_INT ...
 from tetragon_core.policy.typeids import (
@@ -51,6 +52,8 @@ from tetragon_core.policy.typeids import (
     T_U64 as T_U64,
 )
 
+#: bytes of a string or buffer argument read into an event (bpf/lib/generic.h TG_STR_MAX)
+TG_STR_MAX = 4096
 #: where a pointer argument points (tg_arg_cfg.user)
 USER_KERNEL, USER_USER, USER_BY_ADDRESS, USER_INLINE = 0, 1, 2, 3
 
@@ -134,3 +137,23 @@ def object_arg(path: str, type_name: str, offset: int) -> ArgSpec | None:
                 "which this kernel lacks",
             )
     return ArgSpec(tid, offset, 8, user=USER_KERNEL)
+
+
+def refuse_unbuilt_fields(path: str, arg: KProbeArg, *, return_copy: bool = False) -> None:
+    """Refuse the argument fields this agent parses but cannot act on, naming each; so none is
+    silently ignored. ``return_copy`` is True where the sensor reads ``returnCopy`` (kprobes)."""
+    if arg.max_data:
+        raise PolicyError(
+            f"{path}.maxData",
+            f"maxData needs data events (arguments sent apart from their event), which this agent "
+            f"does not have yet: buffers are read up to {TG_STR_MAX} bytes into the event",
+        )
+    if arg.resolve:
+        raise PolicyError(f"{path}.resolve", "resolving a BTF field path of an argument is not built yet")
+    if arg.btf_type or arg.btf_type_module:
+        key = "btfType" if arg.btf_type else "btfTypeModule"
+        raise PolicyError(f"{path}.{key}", "BTF-typed arguments are not built yet")
+    if arg.source:
+        raise PolicyError(f"{path}.source", "argument sources other than the hook's own are not built yet")
+    if arg.return_copy and not return_copy:
+        raise PolicyError(f"{path}.returnCopy", "returnCopy applies to kprobes with return: true")

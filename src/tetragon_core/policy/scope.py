@@ -32,9 +32,7 @@ def scope_errors(policy: TracingPolicy) -> list[str]:
     if spec.pod_selector is not None:
         out.append(f"spec.podSelector: the policy applies only to the pods it selects, {_NEEDS}")
     if spec.container_selector is not None:
-        out.append(
-            f"spec.containerSelector: the policy applies only to the containers it selects, {_NEEDS}"
-        )
+        out.append(f"spec.containerSelector: the policy applies only to the containers it selects, {_NEEDS}")
     if spec.host_selector is not None:
         out.append(
             "spec.hostSelector: telling host processes from pod processes apart needs the policy "

@@ -106,6 +106,8 @@ def _check_options(options: Sequence[OptionSpec]) -> None:
         elif opt.name == "sleepable-preload-size":
             if not opt.value.isdigit():
                 raise PolicyError(p, f"expected a non-negative integer, got {opt.value!r}")
+            # accepted by upstream's parser; nothing here would read it, so it is refused by name
+            raise PolicyError(p, "sleepable-preload-size: sleepable programs are not built in this agent")
         else:
             raise PolicyError(f"spec.options[{i}].name", f"unknown option {opt.name!r}")
 

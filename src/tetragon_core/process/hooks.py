@@ -48,8 +48,10 @@ class HookHandler:
         node_name: str,
         clock: Callable[[int], str],
         event_cache: EventCache | None = None,
+        cluster_name: str = "",
     ) -> None:
         self._cache = cache
+        self._cluster = cluster_name
         self._exec_id = exec_id
         self._node = node_name
         self._clock = clock
@@ -57,7 +59,7 @@ class HookHandler:
 
     def __call__(self, msg: HookMessage) -> GetEventsResponse | None:
         now = self._clock(msg.ktime)
-        res = GetEventsResponse(node_name=self._node, time=now)
+        res = GetEventsResponse(node_name=self._node, cluster_name=self._cluster, time=now)
         setattr(res, msg.field, msg.event)
         eid = self._exec_id(msg.key) if msg.key.ktime else ""
         if self.fill(msg, eid) is not None:

@@ -66,14 +66,19 @@ class ProcessManager:
         procfs: str | None = "/proc",
         redact: Callable[[str, str], str] | None = None,
         containers: ContainerRegistry | None = None,
+        cluster_name: str = "",
     ) -> None:
-        """Set up the manager and insert the ``<kernel>`` root process into ``cache``."""
+        """Set up the manager and insert the ``<kernel>`` root process into ``cache``.
+
+        ``cluster_name`` (``--cluster-name``) is set on every event, beside the node name.
+        """
         reg = registry if registry is not None else Registry()
         if host_namespaces is None and procfs is not None and (enable_process_ns or username_metadata):
             host_namespaces = read_host_namespaces(procfs)
         users = (user_db if user_db is not None else UserDB()) if username_metadata else None
         self._cache = cache
         self._node = node_name
+        self._cluster = cluster_name
         self._clock = clock
         self._cred = enable_process_cred
         self._event_cache = event_cache
@@ -152,6 +157,7 @@ class ProcessManager:
         res = GetEventsResponse(
             process_exec=ProcessExec(process=process, parent=parent.process if parent else None),
             node_name=self._node,
+            cluster_name=self._cluster,
             time=start,
         )
         if parent is None and msg.pid >= _FIRST_PID_WITH_PARENT and self._event_cache is not None:
@@ -213,7 +219,9 @@ class ProcessManager:
         if entry is None:
             stub = Process(pid=key.pid, start_time=self._clock(key.ktime))
             ex = ProcessExit(process=stub, signal=signal_name(code & 0x7F), status=code >> 8, time=now)
-            res = GetEventsResponse(process_exit=ex, node_name=self._node, time=now)
+            res = GetEventsResponse(
+                process_exit=ex, node_name=self._node, cluster_name=self._cluster, time=now
+            )
             if self._event_cache is not None:
                 self._event_cache.add(_PendingExit(self, eid, None, res))
                 return None
@@ -237,7 +245,7 @@ class ProcessManager:
             status=code >> 8,
             time=now,
         )
-        res = GetEventsResponse(process_exit=ex, node_name=self._node, time=now)
+        res = GetEventsResponse(process_exit=ex, node_name=self._node, cluster_name=self._cluster, time=now)
         if parent is None and key.pid >= _FIRST_PID_WITH_PARENT and self._event_cache is not None:
             self._event_cache.add(_PendingExit(self, eid, entry, res))
             return None
@@ -258,6 +266,7 @@ class ProcessManager:
             GetEventsResponse(
                 process_exec=ProcessExec(process=kproc, parent=kproc),
                 node_name=self._node,
+                cluster_name=self._cluster,
                 time=kproc.start_time,
             )
         ]

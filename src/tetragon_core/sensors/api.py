@@ -9,14 +9,18 @@ first byte is one of the sensor's op codes are handed to its decoders.
 from __future__ import annotations
 
 import abc
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any, ClassVar
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
-from tetragon_core.exceptions import SensorError
+from tetragon_core.exceptions import ConfigError, SensorError
 from tetragon_core.metrics import Registry
+
+log = logging.getLogger(__name__)
 
 #: Turns one raw ring-buffer record (starting with the 16-byte msg_common) into a message.
 Decoder = Callable[[bytes], object]
@@ -32,12 +36,58 @@ class SensorContext:
     pin_dir: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     objects: list[BpfObject] = field(default_factory=list)
+    #: ``--bpf-lib`` when it was set: the directory every sensor object is read from instead of
+    #: the sensor's own package
+    bpf_lib: str = ""
+    #: ``--verbose``: 0 no verifier log, 1 the verifier's log truncated to its end, 2 all of it
+    verifier_log_level: int = 0
+
+    def object_path(self, package: str, filename: str) -> str:
+        """Where the BPF object ``filename`` of the sensor package ``package`` is loaded from:
+        ``--bpf-lib`` when set (the file must be there), else the package's own ``bpf/`` data."""
+        if not self.bpf_lib:
+            return str(files(package) / "bpf" / filename)
+        path = os.path.join(self.bpf_lib, filename)
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"--bpf-lib: {self.bpf_lib} has no {filename} (the BPF object of {package}); "
+                "copy the sensor objects there or leave --bpf-lib unset"
+            )
+        return path
 
     def load_object(self, path: str, **kwargs: Any) -> BpfObject:
         """Load one BPF object with the core's shared maps; the core frees it on unload."""
-        obj = BpfObject.load(path, self.shared, **kwargs)
+        obj = self.load_untracked(path, **kwargs)
         self.objects.append(obj)
         return obj
+
+    def load_untracked(self, path: str, **kwargs: Any) -> BpfObject:
+        """Load one BPF object with the core's shared maps; the caller closes it (a policy's
+        hooks). With ``verifier_log_level`` set, the verifier's log of each program is logged."""
+        level = self.verifier_log_level
+        obj = BpfObject.load(path, self.shared, verifier_log_level=level, **kwargs)
+        for prog, text in obj.verifier_logs.items():
+            shown = text if level >= 2 else _tail(text, TRUNCATED_LOG)
+            log.info(
+                "verifier log of %s program %s (%d bytes):\n%s",
+                os.path.basename(path),
+                prog,
+                len(text),
+                shown,
+            )
+        return obj
+
+
+#: bytes of a program's verifier log that ``--verbose 1`` shows: the end, with the verdict and
+#: the statistics
+TRUNCATED_LOG = 16384
+
+
+def _tail(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.find("\n", len(text) - limit)
+    return f"[... {len(text) - limit} bytes truncated; --verbose 2 shows all]\n" + text[cut + 1 :]
 
 
 class PolicyHandle(abc.ABC):

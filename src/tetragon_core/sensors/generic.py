@@ -176,9 +176,8 @@ def load_hooks(
     shared = {m.name for m in ctx.shared}
     try:
         for plan in plans:
-            obj = BpfObject.load(
+            obj = ctx.load_untracked(
                 obj_path,
-                ctx.shared,
                 autoload=set(plan.programs),
                 max_entries=_sizes(plan.compiled),
                 rodata={".rodata.hook": plan.compiled.cfg},

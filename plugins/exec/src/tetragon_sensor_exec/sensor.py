@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 
 from tetragon_core.bpf.maps import BPF_ANY, BPF_NOEXIST
 from tetragon_core.exceptions import BpfMapError
@@ -53,7 +52,7 @@ class ExecSensor(Sensor):
         return {MSG_OP_EXECVE: decode_exec, MSG_OP_EXIT: decode_exit, MSG_OP_CLONE: decode_clone}
 
     def load(self, ctx: SensorContext) -> None:
-        path = str(files("tetragon_sensor_exec") / "bpf" / "bpf_execve.o")
+        path = ctx.object_path("tetragon_sensor_exec", "bpf_execve.o")
         entries = int(ctx.options.get("execve_map_entries", 32768))
         obj = ctx.load_object(path, max_entries={"execve_map": entries})
         # Later sensors look processes up in the same map.

@@ -33,6 +33,7 @@ from tetragon_core.policy.argtypes import (
     USER_USER,
     ResolvedArg,
     object_arg,
+    refuse_unbuilt_fields,
 )
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.kernel_ret import ReturnSpec
@@ -83,7 +84,7 @@ def syscall_base(call: str) -> str:
 _FMODRET_SIZES = (48, 40, 32, 24, 16, 8)
 
 
-def _wants_override(kp: KProbeSpec) -> bool:
+def wants_override(kp: KProbeSpec) -> bool:
     return any(a.action == "Override" for sel in kp.selectors for a in sel.match_actions)
 
 
@@ -127,9 +128,9 @@ def _fmod_ret(path: str, kp: KProbeSpec) -> Placement:
 
 def place(path: str, kp: KProbeSpec) -> Placement:
     """Where ``kp`` attaches on this kernel; PolicyError (naming the missing feature) if nowhere."""
-    if _wants_override(kp) and not kp.syscall:
+    if wants_override(kp) and not kp.syscall:
         return _fmod_ret(path, kp)
-    if _wants_override(kp):
+    if wants_override(kp):
         raise PolicyError(
             f"{path}.selectors",
             "Override on a syscall requires bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this "
@@ -177,6 +178,7 @@ def _offset(pl: Placement, index: int) -> int:
 def _arg(p: str, a: KProbeArg, pl: Placement, nargs: int) -> ArgSpec:
     if not 0 <= a.index < min(pl.nargs, len(_REGS)):
         raise PolicyError(f"{p}.index", f"{pl.function_name} has {min(pl.nargs, len(_REGS))} arguments")
+    refuse_unbuilt_fields(p, a, return_copy=True)
     if a.return_copy and a.type != "char_buf":
         raise PolicyError(f"{p}.returnCopy", "returnCopy applies to char_buf arguments")
     off = _offset(pl, a.index)
@@ -241,6 +243,8 @@ def return_spec(path: str, kp: KProbeSpec, args: list[ResolvedArg]) -> ReturnSpe
         raise PolicyError(f"{path}.args[{copies[1]}].returnCopy", "one argument per hook can have returnCopy")
     copy = copies[0] + 1 if copies else 0
     ra = kp.return_arg
+    if ra is not None:
+        refuse_unbuilt_fields(f"{path}.returnArg", ra)
     if ra is None:
         return ReturnSpec(ArgSpec(T_INT, 0, 8, is_signed=True), copy, kp.return_arg_action)
     if ra.type in INTS:

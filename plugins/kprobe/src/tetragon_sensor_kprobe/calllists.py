@@ -44,8 +44,14 @@ def _ftrace(path: str, pattern: str) -> list[str]:
     return sorted(n for n in names if rx.search(n) and "." not in n)
 
 
-def expand(path: str, kp: KProbeSpec, lists: Sequence[ListSpec]) -> list[KProbeSpec]:
-    """The hooks ``kp`` stands for: itself, or one per function of its list."""
+def expand(
+    path: str, kp: KProbeSpec, lists: Sequence[ListSpec], multi_disabled_by: str = ""
+) -> list[KProbeSpec]:
+    """The hooks ``kp`` stands for: itself, or one per function of its list.
+
+    ``multi_disabled_by`` names what turned kprobe.multi off (``--disable-kprobe-multi`` or the
+    policy's option), for the refusal of a list too long for single kprobes.
+    """
     if not kp.call.startswith("list:"):
         return [kp]
     name = kp.call[len("list:") :]
@@ -67,11 +73,12 @@ def expand(path: str, kp: KProbeSpec, lists: Sequence[ListSpec]) -> list[KProbeS
     if not calls:
         raise PolicyError(f"{lpath}", f"list {name!r} names no function of this kernel")
     if len(calls) > MAX_LIST_CALLS:
-        why = (
-            "kprobe.multi, which this kernel lacks"
-            if not probes.has_kprobe_multi()
-            else "kprobe.multi, which this sensor does not use yet"
-        )
+        if multi_disabled_by:
+            why = f"kprobe.multi, which {multi_disabled_by} disables"
+        elif not probes.has_kprobe_multi():
+            why = "kprobe.multi, which this kernel lacks"
+        else:
+            why = "kprobe.multi, which this sensor does not use yet"
         raise PolicyError(
             f"{path}.call",
             f"list {name!r} has {len(calls)} functions; more than {MAX_LIST_CALLS} in one hook "

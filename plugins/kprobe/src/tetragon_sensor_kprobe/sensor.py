@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from typing import Any
 
+from tetragon_core import probes
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.policy import PolicyError, TracingPolicy
 from tetragon_core.policy.kernel import compile_hook
@@ -15,7 +15,14 @@ from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
 from tetragon_core.sensors.generic import HookPlan, load_hooks
 from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
 from tetragon_core.sensors.useractions import UserActions
-from tetragon_sensor_kprobe.args import Placement, function_exists, place, resolve_args, return_spec
+from tetragon_sensor_kprobe.args import (
+    Placement,
+    function_exists,
+    place,
+    resolve_args,
+    return_spec,
+    wants_override,
+)
 from tetragon_sensor_kprobe.calllists import expand
 from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo, StackSource
 
@@ -40,6 +47,42 @@ def _attacher(pl: Placement) -> Any:
                 obj.attach_kprobe(pl.ret, pl.ret_target, retprobe=True)
 
     return attach
+
+
+_TRUE = ("", "true", "1", "True")  # an option given without a value is on, as upstream
+
+
+def _option_path(policy: TracingPolicy, name: str) -> str:
+    i = next(i for i, o in enumerate(policy.spec.options) if o.name == name)
+    return f"spec.options[{i}]"
+
+
+def _multi_disabled_by(ctx: SensorContext, policy: TracingPolicy) -> str:
+    """What disables kprobe.multi for this policy, or "" (this sensor attaches single kprobes
+    either way; the refusal of a long list says which)."""
+    value = policy.option("disable-kprobe-multi")
+    if value is not None and value in _TRUE:
+        return f"{_option_path(policy, 'disable-kprobe-multi')} (disable-kprobe-multi)"
+    if ctx.options.get("disable_kprobe_multi"):
+        return "--disable-kprobe-multi"
+    return ""
+
+
+def _check_override_method(policy: TracingPolicy, hooks: Sequence[Any]) -> None:
+    """``override-method``: Override runs as fmod_ret here; asking for bpf_override_return is
+    refused where a hook overrides (the kernels this agent runs on lack it)."""
+    method = policy.option("override-method")
+    if method != "override-return" or not any(wants_override(kp) for kp in hooks):
+        return
+    why = (
+        "which this kernel lacks"
+        if not probes.has_override_return()
+        else "which this sensor does not use yet (it overrides security_* functions with fmod_ret)"
+    )
+    raise PolicyError(
+        f"{_option_path(policy, 'override-method')}.value",
+        f"override-method override-return requires bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), {why}",
+    )
 
 
 class KprobeSensor(HookSensor[KprobeInfo]):
@@ -80,11 +123,13 @@ class KprobeSensor(HookSensor[KprobeInfo]):
         fol = env.follow
         plans: list[HookPlan] = []
         ids: list[int] = []
+        multi_off = _multi_disabled_by(ctx, policy)
         hooks = [
             (f"spec.kprobes[{i}]", h)
             for i, kp in enumerate(spec.kprobes)
-            for h in expand(f"spec.kprobes[{i}]", kp, spec.lists)
+            for h in expand(f"spec.kprobes[{i}]", kp, spec.lists, multi_off)
         ]
+        _check_override_method(policy, [kp for _, kp in hooks])
         for path, kp in hooks:
             pl = place(path, kp)
             if pl.method in ("kprobe", "syscall") and not function_exists(pl.target):
@@ -133,7 +178,7 @@ class KprobeSensor(HookSensor[KprobeInfo]):
                     targets=targets,
                 )
             )
-        obj_path = str(files("tetragon_sensor_kprobe") / "bpf" / "bpf_generic_kprobe.o")
+        obj_path = ctx.object_path("tetragon_sensor_kprobe", "bpf_generic_kprobe.o")
         return load_hooks(ctx, "spec.kprobes", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
     def _on_loaded(self, hook_id: int, info: KprobeInfo, pl: Placement) -> Any:

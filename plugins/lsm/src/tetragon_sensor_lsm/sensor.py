@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf import btf as B
@@ -22,6 +21,7 @@ from tetragon_core.policy.argtypes import (
     USER_KERNEL,
     ResolvedArg,
     object_arg,
+    refuse_unbuilt_fields,
 )
 from tetragon_core.policy.kernel import ArgSpec, compile_hook
 from tetragon_core.policy.model import LsmHookSpec
@@ -71,6 +71,7 @@ def resolve_args(path: str, lh: LsmHookSpec, nparams: int) -> list[ResolvedArg]:
     out = []
     for i, a in enumerate(lh.args):
         p = f"{path}.args[{i}]"
+        refuse_unbuilt_fields(p, a)
         if not 0 <= a.index < min(nparams, _MAX_PARAMS):
             raise PolicyError(f"{p}.index", f"LSM hook {lh.hook} has {nparams} arguments")
         off = 8 * a.index
@@ -165,7 +166,7 @@ class LsmSensor(HookSensor[LsmInfo]):
                     targets={program: lh.hook},
                 )
             )
-        obj_path = str(files("tetragon_sensor_lsm") / "bpf" / "bpf_generic_lsm.o")
+        obj_path = ctx.object_path("tetragon_sensor_lsm", "bpf_generic_lsm.o")
         return load_hooks(ctx, "spec.lsmhooks", obj_path, plans, mode, fol, lambda: self.forget(ids))
 
 

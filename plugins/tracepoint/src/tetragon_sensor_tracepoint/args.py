@@ -21,6 +21,7 @@ from tetragon_core.policy.argtypes import (
     ResolvedArg,
     int_by_size,
     object_arg,
+    refuse_unbuilt_fields,
 )
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.model import KProbeArg, TracepointSpec
@@ -99,6 +100,7 @@ def resolve_args(path: str, tp: TracepointSpec) -> list[ResolvedArg]:
             )
         for i, a in enumerate(tp.args):
             p = f"{path}.args[{i}]"
+            refuse_unbuilt_fields(p, a)
             if not 0 <= a.index < len(params):
                 raise PolicyError(f"{p}.index", f"raw tracepoint {tp.event} has {len(params)} arguments")
             out.append(ResolvedArg(_raw_arg(p, a, params[a.index], btf), a.label))
@@ -109,6 +111,7 @@ def resolve_args(path: str, tp: TracepointSpec) -> list[ResolvedArg]:
             raise PolicyError(f"{path}.event", str(e)) from None
         for i, a in enumerate(tp.args):
             p = f"{path}.args[{i}]"
+            refuse_unbuilt_fields(p, a)
             if not 0 <= a.index < len(fields):
                 raise PolicyError(
                     f"{p}.index",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.resources import files
 from typing import Any
 
 from tetragon_core.bpf.objects import BpfObject
@@ -75,5 +74,5 @@ class TracepointSensor(HookSensor[HookInfo]):
                     on_loaded=self.register(hook_id, info),
                 )
             )
-        obj_path = str(files("tetragon_sensor_tracepoint") / "bpf" / "bpf_generic_tracepoint.o")
+        obj_path = ctx.object_path("tetragon_sensor_tracepoint", "bpf_generic_tracepoint.o")
         return load_hooks(ctx, "spec.tracepoints", obj_path, plans, mode, fol, lambda: self.forget(ids))
