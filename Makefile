@@ -14,6 +14,8 @@ KP_OBJ    := plugins/kprobe/src/tetragon_sensor_kprobe/bpf/bpf_generic_kprobe.o
 LSM_OBJ   := plugins/lsm/src/tetragon_sensor_lsm/bpf/bpf_generic_lsm.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
 BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(PROBE_OBJS)
+# the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
+SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
 .PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags
 all: install
@@ -21,7 +23,11 @@ all: install
 install:
 	./scripts/bootstrap.sh
 
-bpf: $(BPF_OBJS)
+bpf: $(BPF_OBJS) $(SDK_HDRS)
+
+src/tetragon_core/sdk/include/%.h: bpf/lib/%.h
+	@mkdir -p $(dir $@)
+	cp -p $< $@
 
 # CO-RE: vmlinux.h comes from the running kernel's BTF; relocations adapt the objects to others.
 $(VMLINUX):
@@ -98,4 +104,4 @@ bench/out/c_consumer: bench/c_consumer.c
 	$(CC) -O2 -Wall -o $@ $< -lbpf
 
 clean:
-	rm -f $(BPF_OBJS) $(VMLINUX)
+	rm -f $(BPF_OBJS) $(VMLINUX) $(SDK_HDRS)

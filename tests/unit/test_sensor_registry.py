@@ -16,6 +16,7 @@ class ThirdParty(Sensor):
     """A plugin as a third party would write it."""
 
     name = "third_party"
+    sdk_version = 1
     ops = (200,)
 
     def decoders(self) -> Mapping[int, Decoder]:
@@ -92,3 +93,34 @@ def test_two_sensors_claiming_one_op_are_refused() -> None:
     avail = discover([_ep("third_party", "ThirdParty"), _ep("clash", "Clash")])
     with pytest.raises(SensorError, match="op code 200 is already decoded by sensor 'third_party'"):
         load_enabled(["third_party", "clash"], avail)
+
+
+class OldSdk(ThirdParty):
+    name = "old_sdk"
+    sdk_version = 0
+
+
+class Undeclared(Sensor):
+    name = "undeclared"
+
+    def decoders(self) -> Mapping[int, Decoder]:
+        return {}
+
+    def load(self, ctx: SensorContext) -> None:
+        pass
+
+
+def test_a_plugin_of_another_sdk_version_is_refused_naming_both() -> None:
+    with pytest.raises(SensorError) as e:
+        validate(OldSdk, "old_sdk", "acme-sensor-old")
+    assert str(e.value) == (
+        "sensor 'old_sdk' (acme-sensor-old) was built for SDK API version 0; "
+        "this tetragon-core provides SDK API version 1"
+    )
+    with pytest.raises(SensorError, match=r"'undeclared' \(acme\): Undeclared declares no sdk_version"):
+        validate(Undeclared, "undeclared", "acme")
+
+
+def test_a_missing_base_sensor_names_the_standard_set() -> None:
+    with pytest.raises(SensorError, match=r"'execve' is not installed \(installed: none\); the standard set"):
+        load_enabled(["execve"], {})

@@ -22,6 +22,10 @@ from tetragon_core.metrics import Registry
 
 log = logging.getLogger(__name__)
 
+#: The sensor SDK's API version (tetragon_core.sdk). A plugin declares the version it was written
+#: for in ``Sensor.sdk_version``; registration refuses any other.
+SDK_VERSION = 1
+
 #: Turns one raw ring-buffer record (starting with the 16-byte msg_common) into a message.
 Decoder = Callable[[bytes], object]
 
@@ -126,11 +130,13 @@ class Sensor(abc.ABC):
     """Base class of every sensor plugin.
 
     Class attributes are checked when the plugin registers: ``name`` is the sensor's unique
-    name (Tetragon's, e.g. ``execve``), ``ops`` the op codes its decoders own, and ``sections``
-    the TracingPolicy spec sections it serves (``tracepoints``, ...), if any.
+    name (Tetragon's, e.g. ``execve``), ``sdk_version`` the SDK API version it was written for
+    (:data:`SDK_VERSION`), ``ops`` the op codes its decoders own, and ``sections`` the
+    TracingPolicy spec sections it serves (``tracepoints``, ...), if any.
     """
 
     name: ClassVar[str]
+    sdk_version: ClassVar[int]
     description: ClassVar[str] = ""
     ops: ClassVar[Sequence[int]] = ()
     sections: ClassVar[Sequence[str]] = ()

@@ -10,6 +10,7 @@ import struct
 from collections.abc import Sequence
 
 from tetragon_core.events import KprobeArgument, KprobeTruncatedBytes, SyscallId
+from tetragon_core.exceptions import DecodeError
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.sensors import structdecode as S
@@ -55,10 +56,6 @@ MSG_RETURN_FILTERED = 0x40  # ... which matchReturnArgs rejected: its entry is d
 _I32 = struct.Struct("<i")
 _U64 = struct.Struct("<Q")
 _CHARBUF = struct.Struct("<iI")
-
-
-class DecodeError(ValueError):
-    """A record does not match its hook's layout."""
 
 
 class Header:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from tetragon_core.exceptions import SensorError
-from tetragon_core.sensors.api import Sensor
+from tetragon_core.sensors.api import SDK_VERSION, Sensor
 
 GROUP = "tetragon.sensors"
 #: TracingPolicy spec sections a sensor may serve
@@ -55,8 +55,8 @@ def discover(eps: Iterable[EntryPoint] | None = None) -> dict[str, SensorEntry]:
     return found
 
 
-def validate(cls: object, name: str) -> type[Sensor]:
-    """Check that ``cls`` is a usable Sensor class registered under ``name``."""
+def validate(cls: object, name: str, distribution: str = "?") -> type[Sensor]:
+    """Check that ``cls`` is a usable Sensor class registered under ``name`` by ``distribution``."""
     if not inspect.isclass(cls) or not issubclass(cls, Sensor):
         raise SensorError(f"sensor {name!r}: entry point does not name a Sensor subclass (got {cls!r})")
     if inspect.isabstract(cls):
@@ -67,6 +67,17 @@ def validate(cls: object, name: str) -> type[Sensor]:
         raise SensorError(f"sensor {name!r}: class attribute 'name' must match {_NAME_RE.pattern}")
     if cname != name:
         raise SensorError(f"sensor {name!r}: entry point name differs from {cls.__name__}.name {cname!r}")
+    version = getattr(cls, "sdk_version", None)
+    if version is None:
+        raise SensorError(
+            f"sensor {name!r} ({distribution}): {cls.__name__} declares no sdk_version; this "
+            f"tetragon-core provides SDK API version {SDK_VERSION}"
+        )
+    if version != SDK_VERSION:
+        raise SensorError(
+            f"sensor {name!r} ({distribution}) was built for SDK API version {version!r}; this "
+            f"tetragon-core provides SDK API version {SDK_VERSION}"
+        )
     sections = getattr(cls, "sections", ())
     unknown = [x for x in sections if x not in POLICY_SECTIONS]
     if unknown:
@@ -88,7 +99,7 @@ def load_sensor(entry: SensorEntry) -> Sensor:
         cls = entry.entry_point.load()
     except Exception as e:
         raise SensorError(f"sensor {entry.name!r}: importing {entry.value} failed: {e}") from e
-    sensor = validate(cls, entry.name)()
+    sensor = validate(cls, entry.name, entry.distribution)()
     decs = sensor.decoders()
     if set(decs) != set(sensor.ops):
         raise SensorError(
@@ -106,7 +117,8 @@ def load_enabled(enabled: Iterable[str], available: dict[str, SensorEntry] | Non
     for name in enabled:
         if name not in available:
             have = ", ".join(sorted(available)) or "none"
-            raise SensorError(f"sensor {name!r} is not installed (installed: {have})")
+            hint = "; the standard set: pip install 'tetragon-core[sensors]'" if not available else ""
+            raise SensorError(f"sensor {name!r} is not installed (installed: {have}){hint}")
         s = load_sensor(available[name])
         for op in s.ops:
             if op in claimed:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import struct
 
-from tetragon_core.exceptions import DecodeError
-from tetragon_core.process.messages import CloneMessage, Creds, ExecKey, ExecMessage, ExitMessage
+from tetragon_core.sdk import (
+    CloneMessage,
+    Creds,
+    DecodeError,
+    ExecKey,
+    ExecMessage,
+    ExitMessage,
+)
 
 # msg_execve_event (320) + msg_process (64)
 _EXEC = struct.Struct("<BB2xIQ QQ128s I4xQ Q 10I 3Q iIII 10I I4xQ 10IQQ4H")

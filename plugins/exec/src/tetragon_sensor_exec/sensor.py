@@ -6,11 +6,21 @@ import logging
 import struct
 from collections.abc import Mapping, Sequence
 
-from tetragon_core.bpf.maps import BPF_ANY, BPF_NOEXIST
-from tetragon_core.exceptions import BpfMapError
-from tetragon_core.process.messages import MSG_OP_CLONE, MSG_OP_EXECVE, MSG_OP_EXIT, ProcfsSnapshot
-from tetragon_core.process.procfs import ExecveMapEntry, execve_map_entries, walk_procfs
-from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
+from tetragon_core.sdk import (
+    BPF_ANY,
+    BPF_NOEXIST,
+    MSG_OP_CLONE,
+    MSG_OP_EXECVE,
+    MSG_OP_EXIT,
+    BpfMapError,
+    Decoder,
+    ExecveMapEntry,
+    ProcfsSnapshot,
+    Sensor,
+    SensorContext,
+    execve_map_entries,
+    walk_procfs,
+)
 from tetragon_sensor_exec.decode import decode_clone, decode_exec, decode_exit
 
 log = logging.getLogger(__name__)
@@ -45,6 +55,7 @@ class ExecSensor(Sensor):
     """process_exec / process_exit from sched_process_{fork,exec,exit} (tp_btf)."""
 
     name = "execve"
+    sdk_version = 1
     description = "process lifecycle: exec, fork (clone) and exit"
     ops = (MSG_OP_EXECVE, MSG_OP_EXIT, MSG_OP_CLONE)
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tetragon_core import probes, stacks
-from tetragon_core.bpf import btf as B
-from tetragon_core.policy import PolicyError
-from tetragon_core.policy.argtypes import (
+from tetragon_core.sdk import (
     INTS,
     OBJECTS,
     PATHS,
@@ -31,14 +28,19 @@ from tetragon_core.policy.argtypes import (
     T_NOP,
     USER_BY_ADDRESS,
     USER_USER,
+    ArgSpec,
+    KProbeArg,
+    KProbeSpec,
+    PolicyError,
     ResolvedArg,
+    ReturnSpec,
+    btf as B,
     object_arg,
+    probes,
+    read_format,
     refuse_unbuilt_fields,
+    stacks,
 )
-from tetragon_core.policy.kernel import ArgSpec
-from tetragon_core.policy.kernel_ret import ReturnSpec
-from tetragon_core.policy.model import KProbeArg, KProbeSpec
-from tetragon_core.tracefs import read_format
 
 ARCH_PREFIX = "__x64_"
 # struct pt_regs (x86_64) offsets of di, si, dx, cx, r8, r9 and of the syscall convention's r10

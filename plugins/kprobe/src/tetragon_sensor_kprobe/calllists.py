@@ -13,9 +13,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tetragon_core import probes, tracefs
-from tetragon_core.policy import PolicyError
-from tetragon_core.policy.model import KProbeSpec, ListSpec
+from tetragon_core.sdk import (
+    KProbeSpec,
+    ListSpec,
+    PolicyError,
+    probes,
+    tracefs,
+)
 
 MAX_LIST_CALLS = 32
 

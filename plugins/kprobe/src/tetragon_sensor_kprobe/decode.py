@@ -14,30 +14,32 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from tetragon_core.bpf.maps import Map
-from tetragon_core.events import ProcessKprobe
-from tetragon_core.metrics import Registry
-from tetragon_core.policy import argtypes as A
-from tetragon_core.policy.argtypes import ResolvedArg
-from tetragon_core.policy.kernel_ret import ReturnSpec
-from tetragon_core.process.hooks import HookMessage
-from tetragon_core.process.messages import ExecKey
-from tetragon_core.sensors.hookdecode import (
+from tetragon_core.sdk import (
     HEADER,
     MSG_RETURN,
     MSG_RETURN_FILTERED,
+    SIZES,
     DecodeError,
+    ExecKey,
     Header,
+    HookMessage,
+    Map,
+    ProcessKprobe,
+    Registry,
+    ResolvedArg,
+    ReturnSpec,
+    UserActions,
     action_name,
+    argtypes as A,
     decode_args,
     decode_args_end,
     header,
     int_arg,
+    kernel_trace,
+    parse_stack,
     user_action,
+    user_trace,
 )
-from tetragon_core.sensors.structdecode import SIZES
-from tetragon_core.sensors.useractions import UserActions
-from tetragon_core.stacks import kernel_trace, parse_stack, user_trace
 
 __all__ = ["KprobeDecoder", "KprobeInfo"]
 

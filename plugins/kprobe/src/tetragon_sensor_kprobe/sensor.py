@@ -6,15 +6,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tetragon_core import probes
-from tetragon_core.bpf.objects import BpfObject
-from tetragon_core.policy import PolicyError, TracingPolicy
-from tetragon_core.policy.kernel import compile_hook
-from tetragon_core.process.messages import MSG_OP_GENERIC_KPROBE
-from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
-from tetragon_core.sensors.generic import HookPlan, load_hooks
-from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
-from tetragon_core.sensors.useractions import UserActions
+from tetragon_core.sdk import (
+    MSG_OP_GENERIC_KPROBE,
+    BpfObject,
+    Decoder,
+    HookPlan,
+    HookSensor,
+    PolicyEnv,
+    PolicyError,
+    PolicyHandle,
+    SensorContext,
+    TracingPolicy,
+    UserActions,
+    compile_hook,
+    load_hooks,
+    probes,
+)
 from tetragon_sensor_kprobe.args import (
     Placement,
     function_exists,
@@ -93,6 +100,7 @@ class KprobeSensor(HookSensor[KprobeInfo]):
     """
 
     name = "generic_kprobe"
+    sdk_version = 1
     description = (
         "TracingPolicy kprobes (syscalls on syscall tracepoints without kprobes), in-kernel selectors"
     )

@@ -7,38 +7,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tetragon_core.bpf import btf as B
-from tetragon_core.bpf.objects import BpfObject
-from tetragon_core.events import ProcessLsm
-from tetragon_core.policy import PolicyError, TracingPolicy
-from tetragon_core.policy.argtypes import (
+from tetragon_core.sdk import (
+    HEADER,
     INTS,
+    MSG_OP_GENERIC_LSM,
     OBJECTS,
     PATHS,
     STRINGS,
     T_NOP,
     T_STRING,
     USER_KERNEL,
-    ResolvedArg,
-    object_arg,
-    refuse_unbuilt_fields,
-)
-from tetragon_core.policy.kernel import ArgSpec, compile_hook
-from tetragon_core.policy.model import LsmHookSpec
-from tetragon_core.process.hooks import HookMessage
-from tetragon_core.process.messages import MSG_OP_GENERIC_LSM, ExecKey
-from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
-from tetragon_core.sensors.generic import HookPlan, load_hooks
-from tetragon_core.sensors.hookdecode import (
-    HEADER,
+    ArgSpec,
+    BpfObject,
     DecodeError,
+    Decoder,
+    ExecKey,
+    HookMessage,
+    HookPlan,
+    HookSensor,
+    LsmHookSpec,
+    PolicyEnv,
+    PolicyError,
+    PolicyHandle,
+    ProcessLsm,
+    ResolvedArg,
+    SensorContext,
+    TracingPolicy,
+    UserActions,
     action_name,
+    btf as B,
+    compile_hook,
     decode_args,
     header,
+    load_hooks,
+    object_arg,
+    refuse_unbuilt_fields,
     user_action,
 )
-from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
-from tetragon_core.sensors.useractions import UserActions
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,7 @@ class LsmSensor(HookSensor[LsmInfo]):
     """process_lsm events from TracingPolicy ``lsmhooks``; Override returns its argError."""
 
     name = "generic_lsm"
+    sdk_version = 1
     description = "TracingPolicy lsmhooks on BPF LSM, selectors in the kernel, Override blocks"
     ops = (MSG_OP_GENERIC_LSM,)
     sections = ("lsmhooks",)

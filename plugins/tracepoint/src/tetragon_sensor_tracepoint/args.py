@@ -7,9 +7,7 @@ the tracepoint argument number and ``auto`` takes the type from BTF (``btf_trace
 
 from __future__ import annotations
 
-from tetragon_core.bpf import btf as B
-from tetragon_core.policy import PolicyError
-from tetragon_core.policy.argtypes import (
+from tetragon_core.sdk import (
     INTS,
     STRINGS,
     T_CHAR_BUF,
@@ -18,14 +16,18 @@ from tetragon_core.policy.argtypes import (
     T_U64,
     USER_INLINE,
     USER_KERNEL,
+    ArgSpec,
+    Field,
+    KProbeArg,
+    PolicyError,
     ResolvedArg,
+    TracepointSpec,
+    btf as B,
     int_by_size,
     object_arg,
+    read_format,
     refuse_unbuilt_fields,
 )
-from tetragon_core.policy.kernel import ArgSpec
-from tetragon_core.policy.model import KProbeArg, TracepointSpec
-from tetragon_core.tracefs import Field, read_format
 
 
 def _auto_field(path: str, f: Field) -> ArgSpec:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tetragon_core.events import ProcessTracepoint
-from tetragon_core.policy.argtypes import ResolvedArg
-from tetragon_core.process.hooks import HookMessage
-from tetragon_core.process.messages import ExecKey
-from tetragon_core.sensors.hookdecode import HEADER, DecodeError, action_name, decode_args, header
+from tetragon_core.sdk import (
+    HEADER,
+    DecodeError,
+    ExecKey,
+    HookMessage,
+    ProcessTracepoint,
+    ResolvedArg,
+    action_name,
+    decode_args,
+    header,
+)
 
 __all__ = ["HEADER", "DecodeError", "HookInfo", "decode_record"]
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tetragon_core.bpf.objects import BpfObject
-from tetragon_core.policy import TracingPolicy
-from tetragon_core.policy.kernel import compile_hook
-from tetragon_core.process.messages import MSG_OP_GENERIC_TRACEPOINT
-from tetragon_core.sensors.api import Decoder, PolicyHandle, SensorContext
-from tetragon_core.sensors.generic import HookPlan, load_hooks
-from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
+from tetragon_core.sdk import (
+    MSG_OP_GENERIC_TRACEPOINT,
+    BpfObject,
+    Decoder,
+    HookPlan,
+    HookSensor,
+    PolicyEnv,
+    PolicyHandle,
+    SensorContext,
+    TracingPolicy,
+    compile_hook,
+    load_hooks,
+)
 from tetragon_sensor_tracepoint.args import program_for, resolve_args
 from tetragon_sensor_tracepoint.decode import HookInfo, decode_record
 
@@ -32,6 +38,7 @@ class TracepointSensor(HookSensor[HookInfo]):
     """process_tracepoint events from TracingPolicy ``tracepoints`` (classic and raw)."""
 
     name = "generic_tracepoint"
+    sdk_version = 1
     description = "TracingPolicy tracepoints and raw tracepoints, selectors evaluated in the kernel"
     ops = (MSG_OP_GENERIC_TRACEPOINT,)
     sections = ("tracepoints",)

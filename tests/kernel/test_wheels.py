@@ -1,0 +1,117 @@
+"""The pip path: wheels built from a clean tree, installed into a fresh venv outside any checkout,
+and the installed agent run from ``/`` with neither clang nor bpftool on its PATH.
+
+The wheels compile their BPF C at build time through tetragon-core's build backend
+(``tetragon_core.bpfbuild``); the plugins build against the tetragon-core wheel only (found
+through ``--find-links``), with its installed SDK headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.kernel.conftest import ROOT, free_port
+
+PLUGINS = ("exec", "tracepoint", "kprobe", "lsm")
+
+
+def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload]
+    assert r.returncode == 0, f"{cmd}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    return r  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every distribution's wheel, built from a copy of the tracked tree (no built objects)."""
+    tree = tmp_path_factory.mktemp("clean-tree")
+    files = _run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT).stdout
+    listing = tree.parent / "files.txt"
+    listing.write_text(files)
+    _run(["tar", "-cf", str(tree.parent / "tree.tar"), "-T", str(listing)], cwd=ROOT)
+    _run(["tar", "-xf", str(tree.parent / "tree.tar"), "-C", str(tree)])
+    assert not list(tree.glob("plugins/*/src/*/bpf/*.o")) and not (tree / "bpf/include/vmlinux.h").exists()
+    dist = tmp_path_factory.mktemp("dist")
+    env = dict(os.environ, PIP_FIND_LINKS=str(dist))
+    _run([sys.executable, "-m", "build", "--wheel", "-o", str(dist), str(tree)], env=env)
+    for p in PLUGINS:
+        _run([sys.executable, "-m", "build", "--wheel", "-o", str(dist), str(tree / "plugins" / p)], env=env)
+    return dist
+
+
+def test_each_wheel_carries_its_compiled_bpf(wheels: Path) -> None:
+    names = {w.name.split("-")[0]: w for w in wheels.glob("*.whl")}
+    assert set(names) == {"tetragon_core", *(f"tetragon_sensor_{p}" for p in PLUGINS)}
+    for w in names.values():
+        assert w.name.endswith("-py3-none-linux_x86_64.whl"), w.name  # CO-RE objects: one arch
+    core = zipfile.ZipFile(names["tetragon_core"]).namelist()
+    assert "tetragon_core/bpf/probes/probe_features.o" in core
+    assert {"tetragon_core/sdk/include/tg_sdk.h", "tetragon_core/sdk/include/common.h"} <= set(core)
+    for p in PLUGINS:
+        objs = [n for n in zipfile.ZipFile(names[f"tetragon_sensor_{p}"]).namelist() if n.endswith(".o")]
+        assert len(objs) == 1, objs
+        head = zipfile.ZipFile(names[f"tetragon_sensor_{p}"]).read(objs[0])[:20]
+        assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 247  # EM_BPF
+
+
+def test_the_installed_agent_runs_from_root_without_a_checkout(wheels: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _run(["python3", "-m", "venv", str(venv)])
+    _run([str(venv / "bin" / "pip"), "install", "-q", "--find-links", str(wheels), "tetragon-core[sensors]"])
+    where = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import tetragon_core, tetragon_sensor_exec as e; print(tetragon_core.__file__, e.__file__)",
+        ],
+        cwd="/",
+    ).stdout
+    assert str(ROOT) not in where and where.count(str(venv)) == 2, where
+    export = tmp_path / "export" / "tetragon.log"
+    addr, health = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {"PATH": str(venv / "bin"), "HOME": "/root"}  # no clang, no bpftool, no checkout
+    cmd = [
+        str(venv / "bin" / "tetragon"),
+        "--export-filename",
+        str(export),
+        "--server-address",
+        addr,
+        "--health-server-address",
+        health,
+        "--bpf-dir",
+        f"tg-wheel-{os.getpid()}",
+    ]
+    err = (tmp_path / "stderr").open("wb")
+    proc = subprocess.Popen(cmd, cwd="/", env=env, stdout=subprocess.DEVNULL, stderr=err)
+    token = "wheel" + uuid.uuid4().hex[:8]
+    try:
+        deadline = time.monotonic() + 60
+        while "tetragon running" not in (tmp_path / "stderr").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()
+            time.sleep(0.1)
+        subprocess.run(["/bin/true", token], check=True)
+        while True:
+            lines = export.read_text().splitlines() if export.exists() else []
+            ours = [json.loads(x) for x in lines if token in x]
+            if any("process_exec" in e for e in ours):
+                break
+            assert time.monotonic() < deadline, (tmp_path / "stderr").read_text()
+            time.sleep(0.1)
+        (ex,) = [e["process_exec"] for e in ours if "process_exec" in e]
+        assert ex["process"]["binary"] == "/bin/true" and ex["process"]["arguments"] == token
+        v = _run(
+            [str(venv / "bin" / "tetra"), "--server-address", addr, "version", "--server"], env=env, cwd="/"
+        )
+        assert "0.1.0" in v.stdout
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
