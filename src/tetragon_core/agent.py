@@ -56,8 +56,10 @@ from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
 from tetragon_core.sensors.api import Sensor, SensorContext
+from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.policies import PolicySensors
-from tetragon_core.sensors.registry import discover, load_enabled
+from tetragon_core.sensors.registry import discover
+from tetragon_core.sensors.startup import BASE_SENSOR, import_sensors
 
 log = logging.getLogger("tetragon")
 _T = TypeVar("_T")
@@ -107,11 +109,17 @@ class Agent:
     policies: PolicyRegistry = field(default_factory=lambda: PolicyRegistry(lambda: set(discover())))
     _export_transform: Transform | None = None
     _installed: tuple[str, ...] = ()
+    _start_sensors: list[Sensor] = field(default_factory=list)
     _redactor: Redactor | None = None
     #: the health server while it runs (``--health-server-address``)
     health: HealthServer | None = None
     #: the ring reader while the agent runs
     reader: RingReader | None = None
+    #: plugin failures: counted, and the sensors that could not be brought up
+    faults: SensorFaults = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.faults = SensorFaults(self.registry)
 
     def stop(self) -> None:
         """Ask ``run`` to shut down cleanly."""
@@ -221,13 +229,36 @@ class Agent:
         """``--bpf-lib`` when it was set anywhere; unset, objects come from the sensor packages."""
         return self.cfg.bpf_lib if self.cfg.source("bpf-lib") != DEFAULT_SOURCE else ""
 
+    async def _load_start_sensors(self, observer: Observer, shared: SharedMaps, procfs: str) -> None:
+        """Load the sensors enabled at start (imported by ``run``). A plugin that fails is
+        contained (logged, counted, listed as failed) and the others load; the base must load."""
+        for sensor in self._start_sensors:
+            name = sensor.name
+            ctx = self._sensor_context(shared, procfs)
+            ls = LoadedSensor(sensor, ctx)
+            self.loaded.append(ls)  # unloaded in teardown whatever happens
+            try:
+                await _shielded_thread(sensor.load, ctx)
+                observer.add_decoders(sensor.name, sensor.decoders())
+            except Exception as e:
+                if name == BASE_SENSOR:
+                    raise
+                self.faults.record(name, "load", e, disabled=True)
+                self.loaded.remove(ls)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(sensor.unload, ctx)
+                continue
+            log.info("sensor %s loaded", sensor.name)
+
     def _sensor_rows(self) -> list[SensorInfo]:
         """ListSensors: every installed sensor; a loaded one's collection is "base" for the start-up
         sensors and the names of the policies it serves otherwise (upstream's collections)."""
         loaded = {ls.sensor.name: ls for ls in self.loaded}
         rows = []
         for n in sorted(set(self._installed) | set(loaded)):
-            if n not in loaded:
+            if n in self.faults.failed:
+                rows.append(SensorInfo(n, False, f"failed: {self.faults.failed[n]}"))
+            elif n not in loaded:
                 rows.append(SensorInfo(n, False, ""))
             elif n in self.sensors:
                 rows.append(SensorInfo(n, True, "base"))
@@ -264,6 +295,9 @@ class Agent:
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
         self._check_privileges()
+        # imported first: their event types must be known when the export filters are parsed
+        available, self._start_sensors = await asyncio.to_thread(import_sensors, self.sensors, self.faults)
+        self._installed = tuple(available)
         self._validate()
         self._install_signals()  # first, so that Ctrl-C during start-up is a clean stop
         tune_gc()
@@ -345,17 +379,19 @@ class Agent:
             )
 
             # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
-            self._installed = tuple(await asyncio.to_thread(discover))
-            for sensor in await asyncio.to_thread(load_enabled, self.sensors):
-                ctx = self._sensor_context(shared, procfs)
-                self.loaded.append(LoadedSensor(sensor, ctx))  # unloaded in teardown whatever happens
-                await _shielded_thread(sensor.load, ctx)
-                observer.add_decoders(sensor.name, sensor.decoders())
-                log.info("sensor %s loaded", sensor.name)
+            observer.on_decode_error = lambda name, e: self.faults.record(name, "decode", e)
+            await self._load_start_sensors(observer, shared, procfs)
             # The start-up snapshot is handled before the ring: events since attach wait there,
             # and their parents are then already in the cache (Tetragon's order).
-            for ls in self.loaded:
-                for msg in await _shielded_thread(ls.sensor.initial_messages, ls.ctx):
+            for ls in list(self.loaded):
+                try:
+                    msgs = await _shielded_thread(ls.sensor.initial_messages, ls.ctx)
+                except Exception as e:  # a plugin's start-up snapshot; the base sensor's is needed
+                    if ls.sensor.name == BASE_SENSOR:
+                        raise
+                    self.faults.record(ls.sensor.name, "load", e)
+                    continue
+                for msg in msgs:
                     dispatch(msg)
                 flush()
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
@@ -364,6 +400,7 @@ class Agent:
                 lambda: self._sensor_context(shared, procfs),
                 observer.add_decoders,
                 lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
+                faults=self.faults,
             )
             self.policies.missing_feature = missing_for_section
             register_policy_metrics(self.registry, self.policies)

@@ -111,6 +111,9 @@ class EventMetrics:
                 if field == "process_tracepoint" and ev.subsys == "raw_syscalls" and ev.event == "sys_enter":
                     self.syscalls.inc(syscall_name(ev), *workload)
             return True
+        plugin = getattr(type(event), "__plugin_field__", None)  # a plugin's event type
+        if plugin is not None and (ev := getattr(event, plugin, None)) is not None:
+            self.events.inc(event.event_type(), *self._values(getattr(ev, "process", None)))
         return True
 
     def submit_many(self, events: list[GetEventsResponse]) -> int:

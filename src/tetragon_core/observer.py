@@ -70,6 +70,8 @@ class Observer:
         )
         #: records decoded and handed to the listener
         self.delivered = 0
+        #: called with (sensor, exception) when a sensor's decoder raises
+        self.on_decode_error: Callable[[str, BaseException], None] | None = None
         # --enable-msg-handling-latency: each record's decode + handling time, per op code
         self._latency: Histogram | None = None
         if handling_latency:
@@ -152,8 +154,16 @@ class Observer:
                 self._unknown += 1
                 continue
             try:
-                listener(dec(rec))
-            except Exception as e:  # a malformed record or a handler bug must not stop the reader
+                msg = dec(rec)
+            except Exception as e:  # a malformed record or a plugin's bug must not stop the reader
+                self._failed[op] += 1
+                log.warning("decoding op %d record of %d bytes failed: %r", op, len(rec), e)
+                if self.on_decode_error is not None:
+                    self.on_decode_error(self._owners.get(op, "?"), e)
+                continue
+            try:
+                listener(msg)
+            except Exception as e:
                 self._failed[op] += 1
                 log.warning("handling op %d record of %d bytes failed: %r", op, len(rec), e)
                 continue

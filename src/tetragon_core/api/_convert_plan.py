@@ -230,8 +230,18 @@ def _plan(struct_type: type, desc: Descriptor) -> list[_Field]:
     return plan
 
 
+def _plain(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` metadata (plugin events mark proto types that way)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _plain(typing.get_args(tp)[0])
+    if origin is list:
+        return list[_plain(typing.get_args(tp)[0])]  # type: ignore[misc]
+    return tp
+
+
 def _field_plan(check: _Check, field: msgspec.structs.FieldInfo, fd: FieldDescriptor) -> _Field:
-    tp = field.type
+    tp = _plain(field.type)
     if field.default is not msgspec.NODEFAULT:
         default = field.default
     elif field.default_factory is not msgspec.NODEFAULT:

@@ -54,13 +54,13 @@ sorted by key, as Go's protojson writes them.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from tetragon_core import events
+from tetragon_core import events, plugin_events
 from tetragon_core.api._convert_codegen import _clear_memos as _clear_memos, _memos as _memos
 from tetragon_core.api._convert_from import _compile_maker, _makers
 from tetragon_core.api._convert_plan import ConversionError, Key
@@ -92,6 +92,11 @@ def to_proto(event: events.GetEventsResponse) -> events_pb2.GetEventsResponse:
     :class:`ConversionError` for a Struct type that does not fit its message, an unknown enum
     name, a malformed timestamp, or two event fields set at once (the ``event`` oneof holds one).
     """
+    reg = plugin_events.by_response(type(event))
+    if reg is not None:  # a plugin's event: the extended GetEventsResponse (plugin_events.py)
+        ext: Any = reg.message()
+        _fill_any(event, ext, reg.descriptor)
+        return ext  # type: ignore[no-any-return]
     msg = _GetEventsResponse()
     fill = _fillers.get((type(event), _EVENTS_DESC))
     if fill is None:
@@ -107,11 +112,25 @@ def from_proto(msg: events_pb2.GetEventsResponse, *, strict: bool = False) -> ev
     ``aggregation_info``…) are dropped, or raise :class:`ConversionError` if ``strict``; an event
     whose type was dropped comes back with ``event_type() == "UNDEF"``.
     """
+    if msg.WhichOneof("event") is None and plugin_events.registered():
+        plugin = _plugin_event(msg)
+        if plugin is not None:
+            return plugin
     make = _makers.get(_EVENTS_KEY)
     if make is None:
         make = _compile_maker(*_EVENTS_KEY)
     result: events.GetEventsResponse = make(msg, strict)
     return result
+
+
+def _plugin_event(msg: Message) -> events.GetEventsResponse | None:
+    """A response carrying a registered plugin event (an unknown field to the core's message)."""
+    data = msg.SerializeToString()
+    for reg in plugin_events.registered():
+        ext = reg.message.FromString(data)
+        if ext.WhichOneof("event") == reg.etype.name:
+            return proto_to_struct(ext, reg.response)
+    return None
 
 
 def struct_to_proto(obj: msgspec.Struct, message_type: type[M]) -> M:

@@ -60,6 +60,7 @@ stack frame's or IMA line's last reset code comes before its line break, not aft
 
 from __future__ import annotations
 
+from tetragon_core import plugin_events
 from tetragon_core.events import GetEventsResponse, ProcessLsm
 from tetragon_core.export._compact_base import (
     BLUE,
@@ -162,6 +163,9 @@ def _line(event: GetEventsResponse, color: bool) -> str | None:
             return None
         info, caps = process_info(node, lsm.process, color)
         return cap_trailer(f"{label('🔒', 'LSM', color)} {info} {lsm.function_name}", caps)
+    plugin = getattr(type(event), "__plugin_field__", None)
+    if plugin is not None:
+        return _plugin_line(event, plugin, color)
     if (usdt := event.process_usdt) is not None:
         if usdt.process is None:
             return None
@@ -169,6 +173,19 @@ def _line(event: GetEventsResponse, color: bool) -> str | None:
         details = f"{usdt.path} {usdt.provider} {usdt.name}"
         return cap_trailer(f"{label(_SPY, 'usdt', color)} {info} {details}", caps)
     return None
+
+
+def _plugin_line(event: GetEventsResponse, field: str, color: bool) -> str | None:
+    """A plugin event: its renderer's line, given ``<node> <binary>`` of its process."""
+    ev = getattr(event, field, None)
+    proc = getattr(ev, "process", None)
+    if ev is None or proc is None:
+        return None
+    info, caps = process_info(event.node_name, proc, color)
+    reg = plugin_events.by_name(field)
+    if reg is not None and reg.etype.compact is not None:
+        return cap_trailer(reg.etype.compact(ev, info), caps)
+    return cap_trailer(f"{label('🔌', field, color)} {info}", caps)
 
 
 def render_compact(

@@ -22,6 +22,7 @@ from functools import cache
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from tetragon_core import plugin_events
 from tetragon_core.api.tetragon import events_pb2
 
 __all__ = ["EVENT_TYPES", "EventKind", "MaskTree", "Unresolved", "event_kinds", "go_name", "merge", "resolve"]
@@ -41,12 +42,22 @@ class EventKind:
         self.descriptor = descriptor
 
 
-@cache
 def event_kinds() -> dict[str, EventKind]:
-    """Every event of the ``GetEventsResponse.event`` oneof, by EventType name.
+    """Every event of the ``GetEventsResponse.event`` oneof, by EventType name, and the plugins'
+    event types registered so far (plugin_events.py).
 
     EventType numbers are the oneof field numbers (``PROCESS_EXEC = 1`` ↔ ``process_exec = 1``).
     """
+    kinds = dict(_core_kinds())
+    for reg in plugin_events.registered():
+        kinds[reg.etype.type_name] = EventKind(
+            reg.etype.type_name, reg.etype.name, reg.event_message.DESCRIPTOR
+        )
+    return kinds
+
+
+@cache
+def _core_kinds() -> dict[str, EventKind]:
     response: Descriptor = events_pb2.GetEventsResponse.DESCRIPTOR
     names = events_pb2.EventType.DESCRIPTOR.values_by_number
     kinds: dict[str, EventKind] = {}

@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 from google.protobuf import json_format
 
+from tetragon_core import plugin_events
 from tetragon_core.api.tetragon import events_pb2
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.exceptions import ConfigError
@@ -43,6 +44,7 @@ from tetragon_core.fieldfilters._mask import (
     merge,
     resolve,
 )
+from tetragon_core.filters.parse import plugin_event_numbers
 
 __all__ = ["FieldFilterChain", "compile_field_filters", "parse_field_filter_lines"]
 
@@ -123,7 +125,8 @@ def _compile_one(f: events_pb2.FieldFilter) -> dict[str, _Op]:
     include = action == _INCLUDE
     kinds = event_kinds()
     invert = f.HasField("invert_event_set") and f.invert_event_set.value
-    listed = {EVENT_TYPES[t] for t in f.event_set if t in EVENT_TYPES}
+    names = {**EVENT_TYPES, **plugin_events.type_names()}
+    listed = {names[t] for t in f.event_set if t in names}
     if not f.event_set:
         selected = list(kinds)
     elif invert:
@@ -289,7 +292,7 @@ def parse_field_filter_lines(text: str, flag: str = "--field-filters") -> list[e
             obj = {**obj, "fields": _fields_to_json_mask(fields)}
         msg = events_pb2.FieldFilter()
         try:
-            json_format.ParseDict(obj, msg)
+            json_format.ParseDict(plugin_event_numbers(obj), msg)
             _compile_one(msg)
         except json_format.ParseError as e:
             raise ConfigError(f"{flag}: line {line}: {e}") from None

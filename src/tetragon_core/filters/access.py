@@ -30,6 +30,9 @@ def _present_fields(cls: type) -> tuple[str, ...]:
     if names is None:
         struct_fields = set(getattr(cls, "__struct_fields__", ()))
         names = tuple(n for n in EVENT_FIELDS if n in struct_fields or hasattr(cls, n))
+        plugin = getattr(cls, "__plugin_field__", None)  # a plugin's event (plugin_events.py)
+        if plugin is not None:
+            names = (plugin, *names)
         _present_cache[cls] = names
     return names
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from tetragon_core import plugin_events
 from tetragon_core.api.tetragon import events_pb2
 from tetragon_core.events import GetEventsResponse, Process
 from tetragon_core.exceptions import ConfigError
@@ -141,11 +142,14 @@ def _pid_set_check(pids: Sequence[int]) -> Check:
 
 def _event_set_check(types: Sequence[int]) -> Check:
     names = set()
+    plugins = plugin_events.type_names()
     for number in types:
         try:
             names.add(events_pb2.EventType.Name(number))
         except ValueError:
-            continue  # a number without a name here: no event of ours carries it
+            if number in plugins:  # a plugin's event type (plugin_events.py)
+                names.add(plugins[number])
+            # else a number without a name here: no event of ours carries it
     wanted = frozenset(names)
     return lambda ev, p: event_type_name(ev) in wanted
 

@@ -10,9 +10,11 @@ unknown field is an error.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from google.protobuf import json_format
 
+from tetragon_core import plugin_events
 from tetragon_core.api.tetragon import events_pb2
 from tetragon_core.exceptions import ConfigError
 
@@ -22,6 +24,21 @@ PID_SET_REFUSED = (
 )
 
 _decoder = json.JSONDecoder()
+
+
+def plugin_event_numbers(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with plugin event type names in ``event_set`` replaced by their numbers: the proto's
+    EventType enum does not name them, but proto3 enums carry any number."""
+    out = dict(obj)
+    for key in ("event_set", "eventSet"):
+        values = out.get(key)
+        if isinstance(values, list):
+            mapped = []
+            for v in values:
+                reg = plugin_events.by_name(v) if isinstance(v, str) else None
+                mapped.append(reg.etype.number if reg is not None else v)
+            out[key] = mapped
+    return out
 
 
 def parse_filter_lines(
@@ -54,7 +71,7 @@ def parse_filter_lines(
             )
         msg = events_pb2.Filter()
         try:
-            json_format.ParseDict(value, msg)
+            json_format.ParseDict(plugin_event_numbers(value), msg)
         except (json_format.ParseError, TypeError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"{flag}: line {line}: invalid filter: {reason}") from None

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from tetragon_core.events import GetEventsResponse, Process
+from tetragon_core.plugin_events import response_class
 from tetragon_core.process.cache import ProcessCache
 from tetragon_core.process.eventcache import ENTRY_PARENT_INFO, ENTRY_PROCESS_INFO, EventCache
 from tetragon_core.process.messages import ExecKey
@@ -59,7 +60,8 @@ class HookHandler:
 
     def __call__(self, msg: HookMessage) -> GetEventsResponse | None:
         now = self._clock(msg.ktime)
-        res = GetEventsResponse(node_name=self._node, cluster_name=self._cluster, time=now)
+        cls = response_class(msg.field)  # a plugin's event has a response type of its own
+        res = cls(node_name=self._node, cluster_name=self._cluster, time=now)
         setattr(res, msg.field, msg.event)
         eid = self._exec_id(msg.key) if msg.key.ktime else ""
         if self.fill(msg, eid) is not None:

@@ -9,7 +9,10 @@ version is refused when it registers. docs/plugins.md is the guide.
 The names, by what they serve:
 
 * the plugin surface: :class:`Sensor`, :class:`SensorContext`, :class:`PolicyHandle`,
-  :data:`Decoder`;
+  :data:`Decoder`; a plugin's own events: :class:`EventType` (declared in ``Sensor.events``),
+  :class:`PluginEvent` (their base Struct), the proto type markers :data:`UInt32`,
+  :data:`Int32`, :data:`Int64`, :data:`UInt64`, the reserved numbers :data:`PLUGIN_NUMBERS`, and
+  :func:`proto_source` (their message as .proto text, for client authors);
 * messages a decoder returns: :class:`ExecMessage`, :class:`ExitMessage`, :class:`CloneMessage`,
   :class:`HookMessage` (an event whose process and parent the core fills from the process
   cache), :class:`ExecKey`, :class:`Creds`, :class:`ProcfsSnapshot`; op codes ``MSG_OP_*``;
@@ -58,6 +61,17 @@ from tetragon_core.exceptions import (
     UnsupportedFeatureError,
 )
 from tetragon_core.metrics import Registry
+from tetragon_core.plugin_events import (
+    PLUGIN_NUMBERS,
+    CompactRenderer,
+    EventType,
+    Int32,
+    Int64,
+    PluginEvent,
+    UInt32,
+    UInt64,
+    proto_source,
+)
 from tetragon_core.policy import PolicyError, TracingPolicy, argtypes
 from tetragon_core.policy.argtypes import (
     INTS,
@@ -146,6 +160,7 @@ __all__ = [
     "OP_PLUGIN_MAX",
     "OP_PLUGIN_MIN",
     "PATHS",
+    "PLUGIN_NUMBERS",
     "SDK_VERSION",
     "SIZES",
     "STRINGS",
@@ -168,10 +183,12 @@ __all__ = [
     "BpfMapError",
     "BpfObject",
     "CloneMessage",
+    "CompactRenderer",
     "ConfigError",
     "Creds",
     "DecodeError",
     "Decoder",
+    "EventType",
     "ExecKey",
     "ExecMessage",
     "ExecveMapEntry",
@@ -182,6 +199,8 @@ __all__ = [
     "HookMessage",
     "HookPlan",
     "HookSensor",
+    "Int32",
+    "Int64",
     "KProbeArg",
     "KProbeSpec",
     "KprobeArgument",
@@ -189,6 +208,7 @@ __all__ = [
     "LsmHookSpec",
     "Map",
     "MapKeyNotFound",
+    "PluginEvent",
     "PolicyEnv",
     "PolicyError",
     "PolicyHandle",
@@ -207,6 +227,8 @@ __all__ = [
     "TetragonError",
     "TracepointSpec",
     "TracingPolicy",
+    "UInt32",
+    "UInt64",
     "UnsupportedFeatureError",
     "UserActions",
     "action_name",
@@ -227,6 +249,7 @@ __all__ = [
     "object_arg",
     "parse_stack",
     "probes",
+    "proto_source",
     "read_format",
     "refuse_unbuilt_fields",
     "stacks",

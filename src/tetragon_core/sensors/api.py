@@ -137,6 +137,8 @@ class Sensor(abc.ABC):
 
     name: ClassVar[str]
     sdk_version: ClassVar[int]
+    #: event types of the plugin's own (tetragon_core.sdk.EventType), registered when it loads
+    events: ClassVar[Sequence[Any]] = ()
     description: ClassVar[str] = ""
     ops: ClassVar[Sequence[int]] = ()
     sections: ClassVar[Sequence[str]] = ()

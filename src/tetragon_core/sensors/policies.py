@@ -15,6 +15,7 @@ from typing import Any
 from tetragon_core.exceptions import SensorError, TetragonError
 from tetragon_core.policy.registry import PolicyEntry, PolicyHandleLike
 from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
+from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.registry import SensorEntry, discover, load_sensor
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,19 @@ class PolicySensors:
         add_decoders: Callable[[str, dict[int, Decoder]], None],
         on_loaded: Callable[[Sensor, SensorContext], None],
         available: dict[str, SensorEntry] | None = None,
+        faults: SensorFaults | None = None,
     ) -> None:
         self._new_context = new_context
         self._add_decoders = add_decoders
         self._on_loaded = on_loaded
         self._available = available
+        self._faults = faults
         self._sensors: dict[str, tuple[Sensor, SensorContext]] = {}
         self._lock = threading.Lock()
+
+    def _fault(self, name: str, stage: str, err: BaseException, *, disabled: bool = False) -> None:
+        if self._faults is not None:
+            self._faults.record(name, stage, err, disabled=disabled)
 
     def preloaded(self, sensor: Sensor, ctx: SensorContext) -> None:
         """Make an already loaded sensor (loaded at start) serve policies too."""
@@ -48,12 +55,25 @@ class PolicySensors:
             available = self._available if self._available is not None else discover()
             if name not in available:
                 raise SensorError(f"sensor {name!r} is not installed")
-            sensor = load_sensor(available[name])
+            try:
+                sensor = load_sensor(available[name])
+            except SensorError as e:
+                self._fault(name, "import", e, disabled=True)
+                raise
             if not sensor.sections:
                 raise SensorError(f"sensor {name!r} serves no TracingPolicy sections")
             ctx = self._new_context()
-            sensor.load(ctx)
-            self._add_decoders(sensor.name, dict(sensor.decoders()))
+            try:
+                sensor.load(ctx)
+                self._add_decoders(sensor.name, dict(sensor.decoders()))
+            except Exception as e:
+                self._fault(name, "load", e, disabled=True)
+                sensor.unload(ctx)
+                if isinstance(e, TetragonError):
+                    raise
+                raise SensorError(f"sensor {name} failed to load: {type(e).__name__}: {e}") from e
+            if self._faults is not None:
+                self._faults.failed.pop(name, None)  # up now
             self._on_loaded(sensor, ctx)
             self._sensors[name] = (sensor, ctx)
             log.info("sensor %s loaded for policies", name)
@@ -73,6 +93,7 @@ class PolicySensors:
                 raise
             # a plugin's bug: the policy fails to load, naming the sensor; the agent runs on
             log.exception("sensor %s failed while loading policy %s", name, entry.policy.name)
+            self._fault(name, "policy_load", e)
             raise SensorError(
                 f"sensor {name} failed while loading the policy: {type(e).__name__}: {e}"
             ) from e

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from tetragon_core.exceptions import SensorError
+from tetragon_core.plugin_events import EventType, register as register_event
 from tetragon_core.sensors.api import SDK_VERSION, Sensor
 
 GROUP = "tetragon.sensors"
@@ -88,6 +89,9 @@ def validate(cls: object, name: str, distribution: str = "?") -> type[Sensor]:
     ops = getattr(cls, "ops", ())
     if not all(isinstance(o, int) and 0 < o < 256 for o in ops):
         raise SensorError(f"sensor {name!r}: 'ops' must be op codes between 1 and 255, got {ops!r}")
+    for ev in getattr(cls, "events", ()):
+        if not isinstance(ev, EventType):
+            raise SensorError(f"sensor {name!r}: 'events' must hold EventType declarations, got {ev!r}")
     return cls
 
 
@@ -100,6 +104,8 @@ def load_sensor(entry: SensorEntry) -> Sensor:
     except Exception as e:
         raise SensorError(f"sensor {entry.name!r}: importing {entry.value} failed: {e}") from e
     sensor = validate(cls, entry.name, entry.distribution)()
+    for ev in sensor.events:  # its own event types join the export, filters and GetEvents
+        register_event(ev, entry.name)
     decs = sensor.decoders()
     if set(decs) != set(sensor.ops):
         raise SensorError(
