@@ -55,7 +55,7 @@ src/tetragon_core/bpf/probes/%.o: bpf/probes/%.c $(VMLINUX)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 lint:
-	$(VENV)/bin/ruff check src plugins tests tools bench
+	$(VENV)/bin/ruff check src plugins tests tools bench examples
 	$(VENV)/bin/mypy
 
 test:

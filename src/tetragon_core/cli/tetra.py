@@ -13,7 +13,7 @@ from typing import TextIO
 import msgspec
 from grpclib import GRPCError
 
-from tetragon_core import __version__
+from tetragon_core import __version__, plugin_events
 from tetragon_core.api.tetragon import events_pb2, tetragon_pb2
 from tetragon_core.cli.tetra_admin import add_admin_commands, run_admin
 from tetragon_core.cli.tetra_info import COMMANDS as INFO_COMMANDS, add_info_commands, run_info
@@ -78,6 +78,8 @@ def render_stream(
         line = line.decode("utf-8", "replace").encode()
         try:
             ev = _decoder.decode(line)
+            if ev.event_type() == "UNDEF" and plugin_events.registered():
+                ev = _plugin_line(line, ev)
         except msgspec.DecodeError as e:
             print(f"tetra: skipping malformed line: {e}", file=sys.stderr)
             bad += 1
@@ -94,6 +96,15 @@ def render_stream(
             out.write(text + "\n")
         out.flush()
     return bad
+
+
+def _plugin_line(line: bytes, ev: GetEventsResponse) -> GetEventsResponse:
+    """A JSON line of a registered plugin event, decoded with its response type."""
+    keys = msgspec.json.decode(line, type=dict[str, msgspec.Raw])
+    for reg in plugin_events.registered():
+        if reg.etype.name in keys:
+            return msgspec.json.decode(line, type=reg.response)
+    return ev
 
 
 def _stdin_has_data() -> bool:
@@ -169,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in INFO_COMMANDS:
             return run_info(args, address, timeout, args.retries)
         if args.command == "getevents":
+            from tetragon_core.sensors.registry import register_installed_events
+
+            register_installed_events()  # the installed plugins' own event types render too
             color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
             req = build_request(args)
             if _stdin_has_data():

@@ -134,3 +134,18 @@ def load_enabled(enabled: Iterable[str], available: dict[str, SensorEntry] | Non
             claimed[op] = name
         out.append(s)
     return out
+
+
+def register_installed_events() -> list[str]:
+    """Register the event types of every installed sensor, for clients (``tetra``) that render
+    them; a plugin that fails to import is skipped. Returns the sensors whose import failed."""
+    failed = []
+    for entry in discover().values():
+        try:
+            cls = entry.entry_point.load() if entry.entry_point is not None else None
+            for ev in getattr(cls, "events", ()):
+                if isinstance(ev, EventType):
+                    register_event(ev, entry.name)
+        except Exception:  # a client renders what it can: one broken plugin must not stop it
+            failed.append(entry.name)
+    return failed
