@@ -29,7 +29,7 @@ from tetragon_core.config import AgentConfig
 from tetragon_core.config.agent_config import DEFAULT_SOURCE
 from tetragon_core.eventmetrics import EventMetrics, label_filter
 from tetragon_core.events import GetEventsResponse
-from tetragon_core.exceptions import ConfigError, TetragonError, UnsupportedFeatureError
+from tetragon_core.exceptions import ConfigError, SensorError, TetragonError, UnsupportedFeatureError
 from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.pipeline import Transform, build_export_transform
@@ -58,7 +58,7 @@ from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessag
 from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.policies import PolicySensors
-from tetragon_core.sensors.registry import discover
+from tetragon_core.sensors.registry import discover, discover_sections
 from tetragon_core.sensors.startup import BASE_SENSOR, import_sensors
 
 log = logging.getLogger("tetragon")
@@ -120,6 +120,16 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.faults = SensorFaults(self.registry)
+        self.policies.claimed_sections = self._claimed_sections
+
+    def _claimed_sections(self) -> dict[str, str]:
+        """Spec keys installed plugins claim; a malformed claim is logged and counted, and no
+        plugin section is routed until it is fixed (the core's sections still are)."""
+        try:
+            return discover_sections()
+        except SensorError as e:
+            self.faults.record("?", "import", e)
+            return {}
 
     def stop(self) -> None:
         """Ask ``run`` to shut down cleanly."""

@@ -65,7 +65,11 @@ BAD: list[tuple[str, str, str]] = [
         _tp_sel("matchArgs:\n      - index: 0\n        operator: Equl\n        values: ['1']\n"),
         "spec.tracepoints[0].selectors[1].matchArgs[0].operator: unknown operator 'Equl'",
     ),
-    ("unknown-spec-field", HEAD + "spec:\n  kprobe: []\n", "spec.kprobe: unknown field"),
+    (
+        "unknown-spec-field",
+        HEAD + "spec:\n  kprobe: []\n",
+        "spec.kprobe: unknown field: no installed sensor plugin claims it (plugin sections: none)",
+    ),
     (
         "wrong-api",
         HEAD.replace("v1alpha1", "v2"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from functools import cache
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from tetragon_core.policy.errors import PolicyError
@@ -27,6 +30,22 @@ _OBJECT_META_EXTRA = frozenset(
         "managedFields",
     }
 )
+
+
+#: spec keys that installed sensor plugins claim → the claiming sensor (set by parse_policy)
+CLAIMED_SECTIONS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "claimed_sections", default=MappingProxyType({})
+)
+
+
+def _unknown(path: str, key: str, in_spec: bool) -> PolicyError:
+    if not in_spec:
+        return PolicyError(join(path, key), "unknown field")
+    claims = CLAIMED_SECTIONS.get()
+    have = ", ".join(f"{k} ({v})" for k, v in sorted(claims.items())) or "none"
+    return PolicyError(
+        join(path, key), f"unknown field: no installed sensor plugin claims it (plugin sections: {have})"
+    )
 
 
 def _camel(name: str) -> str:
@@ -155,10 +174,11 @@ def decode_struct(cls: type[T], value: object, path: str) -> T:
     for key, raw in value.items():
         f = known.get(key) if isinstance(key, str) and key != "*" else None
         if f is None:
-            if extra_field is not None and key in _OBJECT_META_EXTRA:
+            in_spec = path == "spec"
+            if extra_field is not None and key in (CLAIMED_SECTIONS.get() if in_spec else _OBJECT_META_EXTRA):
                 extra[key] = raw
                 continue
-            raise PolicyError(join(path, str(key)), "unknown field")
+            raise _unknown(path, str(key), in_spec)
         kwargs[f.name] = decode(f.tp, raw, join(path, key))
     for f in fields:
         if f.required and f.name not in kwargs:

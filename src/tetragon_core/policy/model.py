@@ -291,6 +291,9 @@ class TracingPolicySpec:
     enforcers: list[EnforcerSpec] = field(default_factory=list)
     options: list[OptionSpec] = field(default_factory=list)
     selectors_macros: dict[str, KProbeSelector] = field(default_factory=dict)
+    #: sections that installed sensor plugins claim (``tetragon.policy_sections``), as raw YAML;
+    #: the claiming sensor validates and loads them
+    plugin_sections: dict[str, Any] = field(default_factory=dict, metadata=_key("*"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from tetragon_core.policy._decode import decode_struct
+from tetragon_core.policy._decode import CLAIMED_SECTIONS, decode_struct
 from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.model import TracingPolicy
 from tetragon_core.policy.validate import validate_policy
@@ -27,11 +28,13 @@ def _load_single(text: str) -> Any:
     return docs[0]
 
 
-def parse_policy(text: str) -> TracingPolicy:
+def parse_policy(text: str, claimed_sections: Mapping[str, str] | None = None) -> TracingPolicy:
     """Parse and validate one TracingPolicy / TracingPolicyNamespaced YAML document.
 
-    Raises :class:`~tetragon_core.policy.errors.PolicyError` (a ``ConfigError``) whose message is
-    ``"<yaml path>: <reason>"``.
+    ``claimed_sections`` maps the spec keys installed sensor plugins claim to those sensors; such
+    a key is kept raw in ``spec.plugin_sections`` for its sensor to validate, any other unknown
+    key is refused naming the claims. Raises :class:`~tetragon_core.policy.errors.PolicyError`
+    (a ``ConfigError``) whose message is ``"<yaml path>: <reason>"``.
     """
     doc = _load_single(text)
     if not isinstance(doc, dict):
@@ -39,7 +42,11 @@ def parse_policy(text: str) -> TracingPolicy:
     for key in ("apiVersion", "kind", "metadata"):
         if key not in doc:
             raise PolicyError(key, "required field is missing")
-    policy = decode_struct(TracingPolicy, doc, "")
+    token = CLAIMED_SECTIONS.set(dict(claimed_sections or {}))
+    try:
+        policy = decode_struct(TracingPolicy, doc, "")
+    finally:
+        CLAIMED_SECTIONS.reset(token)
     validate_policy(policy)
     return policy
 

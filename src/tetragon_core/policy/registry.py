@@ -55,7 +55,7 @@ class PolicyStateError(PolicyError):
 
 
 def sections(policy: TracingPolicy) -> list[str]:
-    """The spec sections that need a sensor, in Tetragon's order."""
+    """The spec sections that need a sensor, in Tetragon's order, then the plugins' sections."""
     spec = policy.spec
     out = [
         s for s in ("kprobes", "tracepoints", "uprobes", "lsmhooks", "usdts", "fentries") if getattr(spec, s)
@@ -64,7 +64,7 @@ def sections(policy: TracingPolicy) -> list[str]:
         out.append("loader")
     if spec.enforcers:
         out.append("enforcers")
-    return out
+    return out + list(spec.plugin_sections)
 
 
 @dataclass
@@ -111,8 +111,15 @@ class PolicyRegistry:
     Calls block (BPF loading); the gRPC layer runs them in a worker thread, one at a time.
     """
 
-    def __init__(self, installed_sensors: Callable[[], set[str]], loader: PolicyLoader | None = None) -> None:
+    def __init__(
+        self,
+        installed_sensors: Callable[[], set[str]],
+        loader: PolicyLoader | None = None,
+        claimed_sections: Callable[[], Mapping[str, str]] = dict,
+    ) -> None:
         self._installed = installed_sensors
+        #: spec keys installed plugins claim → their sensors (sensors.registry.discover_sections)
+        self.claimed_sections = claimed_sections
         self._entries: dict[tuple[str, str], PolicyEntry] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -126,16 +133,18 @@ class PolicyRegistry:
         A malformed policy raises PolicyError naming path and reason and is not registered; one
         that parses but cannot be loaded here is registered in ``load_error`` with the reason.
         """
-        policy = parse_policy(yaml_text)
+        claims = self.claimed_sections()
+        policy = parse_policy(yaml_text, claims)
         with self._lock:
             key = (policy.namespace, policy.name)
             if key in self._entries:
                 where = f" in namespace {policy.namespace!r}" if policy.namespace else ""
                 raise PolicyExists("metadata.name", f"policy {policy.name!r} already exists{where}")
             needed = sections(policy)
-            sensors = [SECTION_SENSORS[s] for s in needed]
+            owners = {**SECTION_SENSORS, **claims}
+            sensors = [owners[s] for s in needed]
             installed = self._installed()
-            missing = [(s, SECTION_SENSORS[s]) for s in needed if SECTION_SENSORS[s] not in installed]
+            missing = [(s, owners[s]) for s in needed if owners[s] not in installed]
             mode = policy.option("policy-mode") or "enforce"
             entry = PolicyEntry(next(self._ids), policy, sensors, ENABLED, mode, domain=domain)
             lacking = [(s, f) for s in needed if (f := self.missing_feature(s)) is not None]

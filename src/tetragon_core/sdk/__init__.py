@@ -19,6 +19,9 @@ The names, by what they serve:
 * BPF objects and maps: :class:`BpfObject`, :class:`Map`, ``BPF_ANY``, ``BPF_NOEXIST``;
 * kernel knowledge: ``probes`` (features, probed once), ``btf`` (vmlinux BTF), ``tracefs``
   (tracepoint formats), ``stacks`` (symbolisation);
+* a plugin's own policy section (claimed in the ``tetragon.policy_sections`` entry points, kept
+  raw in ``policy.spec.plugin_sections``): :func:`decode_section` turns it into a dataclass of
+  the plugin's, with errors naming the YAML path;
 * TracingPolicy hooks (what the generic_* sensors are built from): the policy model types,
   ``argtypes``, :func:`compile_hook`, :class:`ArgSpec`, :class:`ReturnSpec`, :class:`HookSensor`,
   :class:`HookPlan`, :func:`load_hooks`, the generic record header decoders, :class:`UserActions`;
@@ -73,6 +76,7 @@ from tetragon_core.plugin_events import (
     proto_source,
 )
 from tetragon_core.policy import PolicyError, TracingPolicy, argtypes
+from tetragon_core.policy._decode import decode_struct as decode_section
 from tetragon_core.policy.argtypes import (
     INTS,
     OBJECTS,
@@ -237,6 +241,7 @@ __all__ = [
     "compile_hook",
     "decode_args",
     "decode_args_end",
+    "decode_section",
     "dump_records",
     "execve_map_entries",
     "header",

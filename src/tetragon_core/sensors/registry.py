@@ -17,6 +17,8 @@ from tetragon_core.plugin_events import EventType, register as register_event
 from tetragon_core.sensors.api import SDK_VERSION, Sensor
 
 GROUP = "tetragon.sensors"
+#: spec keys claimed by plugins: ``<key> = "<the module:Class of the sensor's own entry point>"``
+SECTIONS_GROUP = "tetragon.policy_sections"
 #: TracingPolicy spec sections a sensor may serve
 POLICY_SECTIONS = (
     "kprobes",
@@ -29,6 +31,7 @@ POLICY_SECTIONS = (
     "enforcers",
 )
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_SECTION_RE = re.compile(r"^[a-z][A-Za-z0-9]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,11 @@ def validate(cls: object, name: str, distribution: str = "?") -> type[Sensor]:
             f"tetragon-core provides SDK API version {SDK_VERSION}"
         )
     sections = getattr(cls, "sections", ())
-    unknown = [x for x in sections if x not in POLICY_SECTIONS]
-    if unknown:
+    bad = [x for x in sections if x not in POLICY_SECTIONS and not _SECTION_RE.match(str(x))]
+    if bad:
         raise SensorError(
-            f"sensor {name!r}: 'sections' names unknown TracingPolicy sections {unknown} "
-            f"(known: {', '.join(POLICY_SECTIONS)})"
+            f"sensor {name!r}: 'sections' names {bad}: a section is one of {', '.join(POLICY_SECTIONS)} "
+            f"or a plugin's own key (lowerCamelCase, claimed in the {SECTIONS_GROUP} entry points)"
         )
     ops = getattr(cls, "ops", ())
     if not all(isinstance(o, int) and 0 < o < 256 for o in ops):
@@ -149,3 +152,46 @@ def register_installed_events() -> list[str]:
         except Exception:  # a client renders what it can: one broken plugin must not stop it
             failed.append(entry.name)
     return failed
+
+
+def discover_sections(
+    eps: Iterable[EntryPoint] | None = None, sensors: dict[str, SensorEntry] | None = None
+) -> dict[str, str]:
+    """Spec keys claimed by installed plugins → the sensor that serves each, without importing
+    anything: a claim names the same ``module:Class`` as the sensor's own entry point. A claim
+    of a core key, of a key claimed twice, or naming no installed sensor is an error."""
+    sensors = discover() if sensors is None else sensors
+    by_value = {e.value: e.name for e in sensors.values()}
+    core = {
+        "kprobes",
+        "tracepoints",
+        "uprobes",
+        "lsmhooks",
+        "usdts",
+        "fentries",
+        "loader",
+        "enforcers",
+        "podSelector",
+        "containerSelector",
+        "hostSelector",
+        "nodeSelector",
+        "lists",
+        "options",
+        "selectorsMacros",
+    }
+    out: dict[str, str] = {}
+    for ep in eps if eps is not None else entry_points(group=SECTIONS_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        sensor = by_value.get(ep.value)
+        if sensor is None:
+            raise SensorError(
+                f"{dist}: policy section {ep.name!r} names {ep.value}, which is no installed sensor"
+            )
+        if ep.name in core or not _SECTION_RE.match(ep.name):
+            raise SensorError(f"{dist}: policy section {ep.name!r} is a core key or not lowerCamelCase")
+        if ep.name in out:
+            raise SensorError(
+                f"policy section {ep.name!r} is claimed by sensors {out[ep.name]!r} and {sensor!r}"
+            )
+        out[ep.name] = sensor
+    return out
