@@ -137,8 +137,8 @@ def run(pytest_args: tuple[str, ...] = VM_TESTS, *, timeout: float = TIMEOUT_S, 
     out = Path(tempfile.mkdtemp(prefix="tg-vm-"))
     os.chmod(out, 0o777)
     pytest = (
-        f"{sys.executable} -m pytest -p no:cacheprovider -ra --timeout 600 --junitxml={out}/junit.xml"
-        f" {' '.join(pytest_args)}"
+        f"{sys.executable} -m pytest -p no:cacheprovider -ra --durations=8 --timeout 600"
+        f" --junitxml={out}/junit.xml {' '.join(pytest_args)}"
     )
     inner = (
         f"cd {ROOT} && export PATH={VENV_BIN}:$PATH PYTHONDONTWRITEBYTECODE=1 TG_VM_GUEST=1 &&"

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.timeout(vm.TIMEOUT_S + 120)
 def vm_run() -> Any:
     res = vm.run()
     print(f"\nVM suite: {len(res.results)} tests in {res.seconds:.0f} s, pytest status {res.status}")
+    slowest = res.log.split("slowest 8 durations", 1)[-1].split("=====", 1)[0] if res.log else ""
+    print(f"slowest:{slowest}")
     return res
 
 
