@@ -78,20 +78,7 @@ def test_the_installed_agent_runs_from_root_without_a_checkout(wheels: Path, tmp
         cwd="/",
     ).stdout
     assert str(ROOT) not in where and where.count(str(venv)) == 2, where
-    export = tmp_path / "export" / "tetragon.log"
-    addr, health = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    env = {"PATH": str(venv / "bin"), "HOME": "/root"}  # no clang, no bpftool, no checkout
-    cmd = [
-        str(venv / "bin" / "tetragon"),
-        "--export-filename",
-        str(export),
-        "--server-address",
-        addr,
-        "--health-server-address",
-        health,
-        "--bpf-dir",
-        f"tg-wheel-{os.getpid()}",
-    ]
+    export, addr, env, cmd = _agent_cmd(venv, tmp_path, "wheel")
     err = (tmp_path / "stderr").open("wb")
     proc = subprocess.Popen(cmd, cwd="/", env=env, stdout=subprocess.DEVNULL, stderr=err)
     token = "wheel" + uuid.uuid4().hex[:8]
@@ -147,22 +134,7 @@ def test_the_example_plugin_builds_out_of_tree_and_reports_signals(wheels: Path,
         cwd="/",
     )
 
-    export = tmp_path / "export" / "tetragon.log"
-    addr, health = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    env = {"PATH": str(venv / "bin"), "HOME": "/root"}
-    cmd = [
-        str(venv / "bin" / "tetragon"),
-        "--sensors",
-        "example_signal",
-        "--export-filename",
-        str(export),
-        "--server-address",
-        addr,
-        "--health-server-address",
-        health,
-        "--bpf-dir",
-        f"tg-example-{os.getpid()}",
-    ]
+    export, addr, env, cmd = _agent_cmd(venv, tmp_path, "example", "--sensors", "example_signal")
     errf = tmp_path / "stderr"
     proc = subprocess.Popen(cmd, cwd="/", env=env, stdout=subprocess.DEVNULL, stderr=errf.open("wb"))
     stream = None
@@ -252,3 +224,14 @@ print(json.dumps({{"plugin": plugin, "core": core}}))
     r = _run([sys.executable, "-c", code])
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["plugin"] >= 1 and got["core"] >= 2, got
+
+
+def _agent_cmd(venv: Path, tmp: Path, tag: str, *extra: str) -> tuple[Path, str, dict[str, str], list[str]]:
+    """The installed agent's command line, its export file, gRPC address and environment: only the
+    venv on PATH (no clang, no bpftool, no checkout)."""
+    export = tmp / "export" / "tetragon.log"
+    addr, health = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {"PATH": str(venv / "bin"), "HOME": "/root"}
+    cmd = [str(venv / "bin" / "tetragon"), *extra, "--export-filename", str(export), "--server-address", addr]
+    cmd += ["--health-server-address", health, "--bpf-dir", f"tg-{tag}-{os.getpid()}"]
+    return export, addr, env, cmd

@@ -162,23 +162,9 @@ def discover_sections(
     of a core key, of a key claimed twice, or naming no installed sensor is an error."""
     sensors = discover() if sensors is None else sensors
     by_value = {e.value: e.name for e in sensors.values()}
-    core = {
-        "kprobes",
-        "tracepoints",
-        "uprobes",
-        "lsmhooks",
-        "usdts",
-        "fentries",
-        "loader",
-        "enforcers",
-        "podSelector",
-        "containerSelector",
-        "hostSelector",
-        "nodeSelector",
-        "lists",
-        "options",
-        "selectorsMacros",
-    }
+    # the core's own spec keys (TracingPolicySpec): never a plugin's
+    core = {*POLICY_SECTIONS, "podSelector", "containerSelector", "hostSelector", "nodeSelector"}
+    core |= {"lists", "options", "selectorsMacros"}
     out: dict[str, str] = {}
     for ep in eps if eps is not None else entry_points(group=SECTIONS_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
