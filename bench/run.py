@@ -8,7 +8,7 @@ the ring, then times one consumer draining it:
 * C: libbpf's ring_buffer__consume in bench/c_consumer.c (the limit);
 * raw: our mmap reader only (RingBuffer.read_batch);
 * pipeline: RingReader (ring → its bounded queue) → Observer → exec decoders → ProcessManager →
-  JsonExporter (file written and flushed), all on one CPU.
+  EventMetrics and JsonExporter (file written and flushed), all on one CPU.
 
 Run as root after `make`: `.venv/bin/python bench/run.py [--pairs N] [--trials T]`.
 """
@@ -33,6 +33,7 @@ from tetragon_core.bpf.bpffs import ensure_bpffs
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer
+from tetragon_core.eventmetrics import EventMetrics
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.export.jsonexport import QUEUE_DROPPED_METRIC, JsonExporter
 from tetragon_core.metrics import Registry
@@ -117,9 +118,12 @@ def trial_pipeline(ring: RingBuffer, prod: Producer, pairs: int, tmp: Path) -> t
     handle_exec, handle_exit, handle_clone = mgr.handle_exec, mgr.handle_exit, mgr.handle_clone
     pending: list[GetEventsResponse] = []
     submit = pending.append
+    metrics = EventMetrics(reg)  # the agent's per-event metrics sink, with its default labels
 
     def flush() -> None:
-        exporter.submit_many(pending[:])
+        batch = pending[:]
+        metrics.submit_many(batch)
+        exporter.submit_many(batch)
         pending.clear()
 
     def listener(msg: object) -> None:

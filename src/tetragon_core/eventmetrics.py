@@ -10,7 +10,7 @@ its usage text says, with a warning naming them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from tetragon_core.events import GetEventsResponse, Process
 from tetragon_core.export.compact_kprobe import syscall_name
@@ -45,28 +45,14 @@ def label_filter(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(n for n in WORKLOAD_LABELS if n in wanted)
 
 
-def _values(labels: tuple[str, ...]) -> Callable[[Process | None], tuple[str, ...]]:
-    """A function from an event's process to the values of ``labels``."""
-
-    def values(proc: Process | None) -> tuple[str, ...]:
-        if proc is None:
-            return ("",) * len(labels)
-        pod = proc.pod
-        out = []
-        for name in labels:
-            if name == "binary":
-                out.append(proc.binary)
-            elif pod is None:
-                out.append("")
-            elif name == "namespace":
-                out.append(pod.namespace)
-            elif name == "workload":
-                out.append(pod.workload)
-            else:
-                out.append(pod.name)
-        return tuple(out)
-
-    return values
+def _workload(proc: Process | None) -> tuple[str, str, str, str]:
+    """(namespace, workload, pod, binary) of an event's process."""
+    if proc is None:
+        return ("", "", "", "")
+    pod = proc.pod
+    if pod is None:
+        return ("", "", "", proc.binary)
+    return (pod.namespace, pod.workload, pod.name, proc.binary)
 
 
 def _hook(field: str, ev: object) -> str:
@@ -81,46 +67,97 @@ def _hook(field: str, ev: object) -> str:
     return str(getattr(ev, "function_name", ""))
 
 
+Counts = dict[tuple[str, ...], int]
+
+
 class EventMetrics:
-    """A sink that counts each event by type, policy hook and syscall, with the chosen labels."""
+    """A sink that counts each event by type, policy hook and syscall, with the chosen labels.
+
+    Per event it only bumps a count keyed by the event's identity (type, the four workload
+    values); the label filter is applied when /metrics is read, so the hot path does the same
+    work whatever the filter (about 0.3 µs per exec or exit event).
+    """
 
     def __init__(self, registry: Registry, labels: Sequence[str] = WORKLOAD_LABELS) -> None:
         self.labels = tuple(labels)
-        self._values = _values(self.labels)
-        self.events = registry.counter(
-            "tetragon_events_total", "The total number of Tetragon events", ("type", *self.labels)
+        keep = tuple(WORKLOAD_LABELS.index(n) for n in self.labels)
+        self._events: Counts = {}
+        self._policy: Counts = {}
+        self._syscalls: Counts = {}
+        registry.counter(
+            "tetragon_events_total",
+            "The total number of Tetragon events",
+            ("type", *self.labels),
+            collect=lambda: _project(self._events, 1, keep),
         )
-        self.policy_events = registry.counter(
-            "tetragon_policy_events_total", "Policy events calls observed.", ("policy", "hook", *self.labels)
+        registry.counter(
+            "tetragon_policy_events_total",
+            "Policy events calls observed.",
+            ("policy", "hook", *self.labels),
+            collect=lambda: _project(self._policy, 2, keep),
         )
-        self.syscalls = registry.counter(
-            "tetragon_syscalls_total", "System calls observed.", ("syscall", *self.labels)
+        registry.counter(
+            "tetragon_syscalls_total",
+            "System calls observed.",
+            ("syscall", *self.labels),
+            collect=lambda: _project(self._syscalls, 1, keep),
         )
 
     def submit(self, event: GetEventsResponse) -> bool:
+        self.submit_many([event])
+        return True
+
+    def submit_many(self, events: list[GetEventsResponse]) -> int:
+        counts = self._events
+        get = counts.get
+        for ev in events:
+            # exec and exit are most events: counted inline, the rest by the general path
+            if (x := ev.process_exec) is not None:
+                kind = "PROCESS_EXEC"
+            elif (x := ev.process_exit) is not None:  # type: ignore[assignment]
+                kind = "PROCESS_EXIT"
+            else:
+                self._other(ev)
+                continue
+            p = x.process
+            if p is None:
+                key: tuple[str, ...] = (kind, "", "", "", "")
+            elif (pod := p.pod) is None:
+                key = (kind, "", "", "", p.binary)
+            else:
+                key = (kind, pod.namespace, pod.workload, pod.name, p.binary)
+            counts[key] = get(key, 0) + 1
+        return len(events)
+
+    def _other(self, event: GetEventsResponse) -> None:
         for field, type_name in _FIELDS:
             ev = getattr(event, field)
             if ev is None:
                 continue
-            proc = getattr(ev, "process", None)
-            workload = self._values(proc)
-            self.events.inc(type_name, *workload)
+            workload = _workload(getattr(ev, "process", None))
+            _bump(self._events, (type_name, *workload))
             policy = getattr(ev, "policy_name", None)
             if policy is not None:
-                self.policy_events.inc(policy, _hook(field, ev), *workload)
+                _bump(self._policy, (policy, _hook(field, ev), *workload))
                 if field == "process_tracepoint" and ev.subsys == "raw_syscalls" and ev.event == "sys_enter":
-                    self.syscalls.inc(syscall_name(ev), *workload)
-            return True
+                    _bump(self._syscalls, (syscall_name(ev), *workload))
+            return
         plugin = getattr(type(event), "__plugin_field__", None)  # a plugin's event type
         if plugin is not None and (ev := getattr(event, plugin, None)) is not None:
-            self.events.inc(event.event_type(), *self._values(getattr(ev, "process", None)))
-        return True
-
-    def submit_many(self, events: list[GetEventsResponse]) -> int:
-        submit = self.submit
-        for ev in events:
-            submit(ev)
-        return len(events)
+            _bump(self._events, (event.event_type(), *_workload(getattr(ev, "process", None))))
 
     def close(self, timeout: float | None = None) -> None:
         """Nothing to flush: counters are read at scrape time."""
+
+
+def _bump(counts: Counts, key: tuple[str, ...]) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _project(counts: Counts, head: int, keep: tuple[int, ...]) -> dict[tuple[str, ...], float]:
+    """The series of the kept labels: the first ``head`` values, then the kept workload ones."""
+    out: dict[tuple[str, ...], float] = {}
+    for key, n in list(counts.items()):
+        labels = key[:head] + tuple(key[head + i] for i in keep)
+        out[labels] = out.get(labels, 0) + n
+    return out

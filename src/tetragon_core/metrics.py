@@ -90,9 +90,18 @@ class Registry:
     def __init__(self) -> None:
         self._metrics: dict[str, Metric] = {}
 
-    def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Metric:
-        """Create (or return the existing) counter ``name``."""
-        return self._get(name, help, "counter", labels)
+    def counter(
+        self,
+        name: str,
+        help: str,
+        labels: tuple[str, ...] = (),
+        collect: Callable[[], dict[tuple[str, ...], float]] | None = None,
+    ) -> Metric:
+        """Create (or return the existing) counter ``name``; ``collect`` computes it on read."""
+        m = self._get(name, help, "counter", labels)
+        if collect is not None:
+            m.collect = collect
+        return m
 
     def gauge(
         self,
