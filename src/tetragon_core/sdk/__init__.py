@@ -133,6 +133,7 @@ from tetragon_core.sensors.hookdecode import (
     user_action,
 )
 from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
+from tetragon_core.sensors.retmerge import MAX_PENDING, MAX_WAIT_NS, ReturnMerger
 from tetragon_core.sensors.structdecode import SIZES
 from tetragon_core.sensors.useractions import UserActions
 from tetragon_core.stacks import kernel_trace, parse_stack, user_trace
@@ -152,6 +153,8 @@ __all__ = [
     "BPF_NOEXIST",
     "HEADER",
     "INTS",
+    "MAX_PENDING",
+    "MAX_WAIT_NS",
     "MSG_OP_CLONE",
     "MSG_OP_EXECVE",
     "MSG_OP_EXIT",
@@ -224,6 +227,7 @@ __all__ = [
     "Registry",
     "ReplayRing",
     "ResolvedArg",
+    "ReturnMerger",
     "ReturnSpec",
     "Sensor",
     "SensorContext",

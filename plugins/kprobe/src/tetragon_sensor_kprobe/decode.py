@@ -1,21 +1,18 @@
 """Decode MSG_OP_GENERIC_KPROBE records into ProcessKprobe events, merging entry and return.
 
-A hook with ``return: true`` sends two records per call: the entry (its arguments) and, if the
-entry was sent, the return (the value), both carrying the entry's ktime as ``retprobe_id``. As
-Tetragon does, the entry waits here for its return and one event leaves with both. A return with
-no entry, an entry pushed out by newer ones, or one that waited longer than ``MAX_WAIT_NS`` (a call
-that never returns) is counted in ``tetragon_generic_kprobe_merge_errors_total``; the waiting
-entry is still sent, without its return, so that no event is lost.
+A hook with ``return: true`` sends two records per call, merged into one event by the SDK's
+:class:`ReturnMerger` (a waiting entry is never lost: see there).
 """
 
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tetragon_core.sdk import (
     HEADER,
+    MAX_PENDING,
+    MAX_WAIT_NS,
     MSG_RETURN,
     MSG_RETURN_FILTERED,
     SIZES,
@@ -27,6 +24,7 @@ from tetragon_core.sdk import (
     ProcessKprobe,
     Registry,
     ResolvedArg,
+    ReturnMerger,
     ReturnSpec,
     UserActions,
     action_name,
@@ -41,10 +39,8 @@ from tetragon_core.sdk import (
     user_trace,
 )
 
-__all__ = ["KprobeDecoder", "KprobeInfo"]
+__all__ = ["MAX_PENDING", "MAX_WAIT_NS", "KprobeDecoder", "KprobeInfo"]
 
-MAX_PENDING = 8192
-MAX_WAIT_NS = 60_000_000_000
 _U64 = struct.Struct("<Q")
 
 
@@ -97,31 +93,18 @@ class KprobeDecoder:
     ) -> None:
         self.hooks = hooks
         self.actions = actions
-        self._pending: OrderedDict[tuple[int, int, int], tuple[int, HookMessage]] = OrderedDict()
-        reg = registry or Registry()
-        self._errors = reg.counter(
-            "tetragon_generic_kprobe_merge_errors_total",
-            "The total number of failed attempts to merge a kprobe and kretprobe event.",
-            ("curr_fn", "curr_type", "prev_fn", "prev_type"),
-        )
-        self._ok = reg.counter(
-            "tetragon_generic_kprobe_merge_ok_total",
-            "The total number of successful attempts to merge a kprobe and kretprobe event.",
-        )
-        self._pushed = reg.counter(
-            "tetragon_generic_kprobe_merge_pushed_total", "The total number of pushed events for later merge."
-        )
+        self._merger = ReturnMerger(registry, lambda msg: str(msg.event.function_name))
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._merger)
 
     def __call__(self, rec: bytes) -> HookMessage | list[HookMessage] | None:
         h = header(rec, "generic kprobe")
         info = self.hooks.get(h.func_id)
         if info is None:
             raise DecodeError(f"generic kprobe record for unknown hook {h.func_id} (policy deleted?)")
-        stale = self._expire(h.ktime)
+        stale = self._merger.expire(h.ktime)
         data = memoryview(rec)[HEADER.size :]
         if h.flags & MSG_RETURN:
             out = self._merge(h, info, data)
@@ -150,20 +133,17 @@ class KprobeDecoder:
         msg = HookMessage(ExecKey(h.pid, h.exec_ktime), h.ktime, "process_kprobe", ev, "PROCESS_KPROBE")
         if info.ret is None:
             return msg
-        self._pending[(h.tid, h.func_id, h.retprobe_id)] = (h.ktime, msg)
-        self._pushed.inc()
+        self._merger.push(h, msg)
         return None
 
     def _merge(self, h: Header, info: KprobeInfo, data: memoryview) -> HookMessage | None:
-        got = self._pending.pop((h.tid, h.func_id, h.retprobe_id), None)
-        if got is None:
-            self._errors.inc(info.function_name, "exit", "", "")
+        msg = self._merger.pop(h, info.function_name)
+        if msg is None:
             return None
         if h.flags & MSG_RETURN_FILTERED:  # matchReturnArgs rejected it in the kernel
             return None
         if len(data) < 8:
             raise DecodeError(f"{info.function_name}: return record without its value")
-        msg = got[1]
         ret = info.ret
         if ret is not None:
             ev = msg.event
@@ -180,17 +160,5 @@ class KprobeDecoder:
                 if pos < len(ev.args):
                     ev.args[pos] = arg
             ev.return_action = "KPROBE_ACTION_POST"
-        self._ok.inc()
+        self._merger.merged()
         return msg
-
-    def _expire(self, now: int) -> list[HookMessage]:
-        """Entries pushed out by newer ones or waiting too long: sent without their return."""
-        out: list[HookMessage] = []
-        while self._pending:
-            key, (ktime, msg) = next(iter(self._pending.items()))
-            if len(self._pending) < MAX_PENDING and now - ktime < MAX_WAIT_NS:
-                break
-            del self._pending[key]
-            self._errors.inc("", "exit", msg.event.function_name, "enter")
-            out.append(msg)
-        return out
