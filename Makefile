@@ -12,8 +12,9 @@ EXEC_OBJ  := plugins/exec/src/tetragon_sensor_exec/bpf/bpf_execve.o
 TP_OBJ    := plugins/tracepoint/src/tetragon_sensor_tracepoint/bpf/bpf_generic_tracepoint.o
 KP_OBJ    := plugins/kprobe/src/tetragon_sensor_kprobe/bpf/bpf_generic_kprobe.o
 LSM_OBJ   := plugins/lsm/src/tetragon_sensor_lsm/bpf/bpf_generic_lsm.o
+UP_OBJ    := plugins/uprobe/src/tetragon_sensor_uprobe/bpf/bpf_generic_uprobe.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
-BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(PROBE_OBJS)
+BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(PROBE_OBJS)
 # the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
 SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
@@ -47,6 +48,10 @@ $(KP_OBJ): bpf/kprobe/bpf_generic_kprobe.c $(BPF_HDRS) $(VMLINUX)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(LSM_OBJ): bpf/lsm/bpf_generic_lsm.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(UP_OBJ): bpf/uprobe/bpf_generic_uprobe.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -43,13 +43,15 @@ extras=test
 if ((VM)) || grep -qs vm "$stamp"; then extras=test,vm; fi  # once installed, the VM extra stays
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp
       || plugins/kprobe/pyproject.toml -nt $stamp || plugins/lsm/pyproject.toml -nt $stamp
+      || plugins/uprobe/pyproject.toml -nt $stamp
       || $(cat "$stamp") != "$extras" ]]; then
     # the objects first: the packages' build backend (tetragon_core.bpfbuild) then finds them fresh
     make --no-print-directory bpf
     .venv/bin/pip install -q -U pip "setuptools>=77" wheel
     .venv/bin/pip install -q -e ".[$extras]"
     # the plugins build against the tetragon-core just installed (it is not on PyPI)
-    .venv/bin/pip install -q --no-build-isolation -e plugins/exec -e plugins/tracepoint -e plugins/kprobe -e plugins/lsm
+    .venv/bin/pip install -q --no-build-isolation -e plugins/exec -e plugins/tracepoint -e plugins/kprobe \
+        -e plugins/lsm -e plugins/uprobe
     echo "$extras" > "$stamp"
 fi
 make --no-print-directory bpf

@@ -23,7 +23,7 @@ import pytest
 from tests.grpcio_stubs import compile_protos
 from tests.kernel.conftest import ROOT, free_port
 
-PLUGINS = ("exec", "tracepoint", "kprobe", "lsm")
+PLUGINS = ("exec", "tracepoint", "kprobe", "lsm", "uprobe")
 
 
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:

@@ -44,7 +44,8 @@ def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) 
     # refuses on a function: dev_queue_xmit on 6.1, EINVAL) or the sensor plugin missing
     missing = re.compile(
         r"requires (bpf_override_return|kprobe\.multi)|is not a function of this kernel"
-        r"|attaching kprobe \w+ failed|requires the generic_(uprobe|usdt) sensor plugin"
+        r"|attaching kprobe \w+ failed|requires the generic_usdt sensor plugin"
+        r"|\.path: /\S+ does not exist"
         r"|requires the loader sensor plugin"
         r"|needs the policy filter \(--enable-policy-filter\)"
         r"|\.resolve: resolving a BTF field path of an argument is not built yet"
@@ -69,6 +70,7 @@ def test_every_shared_example_attaches_or_is_refused_with_a_reason(start_agent) 
         "stack_traces.yaml",
         "openat_write.yaml",
         "rawtp.yaml",
+        "uprobe-pid.yaml",
         "list-generated-ftrace.yaml",
     }
     assert want <= set(enabled), {f: states[f] for f in want}

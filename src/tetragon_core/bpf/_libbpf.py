@@ -53,6 +53,27 @@ _prog_attach_kprobe = _fn("bpf_program__attach_kprobe", c_void_p, c_void_p, ctyp
 _prog_attach_uprobe = _fn(
     "bpf_program__attach_uprobe", c_void_p, c_void_p, ctypes.c_bool, c_int, c_char_p, c_size_t
 )
+
+
+class _UprobeOpts(ctypes.Structure):
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", ctypes.c_uint64),
+        ("retprobe", ctypes.c_bool),
+        ("func_name", c_char_p),
+    ]
+
+
+_prog_attach_uprobe_opts = _fn(
+    "bpf_program__attach_uprobe_opts",
+    c_void_p,
+    c_void_p,
+    c_int,
+    c_char_p,
+    c_size_t,
+    ctypes.POINTER(_UprobeOpts),
+)
 _link_destroy = _fn("bpf_link__destroy", c_int, c_void_p)
 _link_pin = _fn("bpf_link__pin", c_int, c_void_p, c_char_p)
 _link_unpin = _fn("bpf_link__unpin", c_int, c_void_p)
@@ -323,11 +344,17 @@ def attach_kprobe(prog: int, retprobe: bool, func: str) -> int:
     return _attached(_prog_attach_kprobe(prog, retprobe, func.encode()), f"{kind} {func}")
 
 
-def attach_uprobe(prog: int, retprobe: bool, pid: int, binary: str, offset: int) -> int:
-    """Attach a uprobe (or uretprobe) at ``binary``+``offset``; pid -1 means every process."""
-    return _attached(
-        _prog_attach_uprobe(prog, retprobe, pid, os.fsencode(binary), offset), f"uprobe {binary}+{offset:#x}"
-    )
+def attach_uprobe(
+    prog: int, retprobe: bool, pid: int, binary: str, offset: int, ref_ctr_offset: int = 0
+) -> int:
+    """Attach a uprobe (or uretprobe) at file offset ``offset`` of ``binary``; pid -1 means every
+    process. ``ref_ctr_offset`` names a USDT semaphore the kernel raises while it is attached."""
+    what = f"{'uretprobe' if retprobe else 'uprobe'} {binary}+{offset:#x}"
+    if not ref_ctr_offset:
+        return _attached(_prog_attach_uprobe(prog, retprobe, pid, os.fsencode(binary), offset), what)
+    opts = _UprobeOpts(sz=ctypes.sizeof(_UprobeOpts), ref_ctr_offset=ref_ctr_offset, retprobe=retprobe)
+    link = _prog_attach_uprobe_opts(prog, pid, os.fsencode(binary), offset, ctypes.byref(opts))
+    return _attached(link, f"{what} (semaphore at {ref_ctr_offset:#x})")
 
 
 def destroy_link(link: int) -> None:

@@ -163,6 +163,18 @@ class BpfObject:
         self.links.append(link)
         return link
 
+    def attach_uprobe(
+        self, program: str, binary: str, offset: int, *, retprobe: bool = False, ref_ctr_offset: int = 0
+    ) -> Link:
+        """Attach ``program`` as a uprobe (or uretprobe) at file ``offset`` of ``binary``, in every
+        process; ``ref_ctr_offset`` is a semaphore the kernel raises while attached (USDT)."""
+        p = self._program(program)
+        kind = "uretprobe" if retprobe else "uprobe"
+        ptr = lb.attach_uprobe(p, retprobe, -1, binary, offset, ref_ctr_offset)
+        link = Link(program, f"{kind}/{binary}:{offset:#x}", ptr)
+        self.links.append(link)
+        return link
+
     def attach_raw_tracepoint(self, program: str, event: str) -> Link:
         """Attach ``program`` to the raw tracepoint ``event``."""
         p = self._program(program)

@@ -48,8 +48,11 @@ from tetragon_core.events import (
     KprobeArgument,
     Process,
     ProcessKprobe,
+    ProcessLoader,
     ProcessLsm,
     ProcessTracepoint,
+    ProcessUprobe,
+    ProcessUsdt,
 )
 from tetragon_core.exceptions import (
     BpfAttachError,
@@ -101,7 +104,15 @@ from tetragon_core.policy.argtypes import (
 )
 from tetragon_core.policy.kernel import ArgSpec, compile_hook
 from tetragon_core.policy.kernel_ret import ReturnSpec
-from tetragon_core.policy.model import KProbeArg, KProbeSpec, ListSpec, LsmHookSpec, TracepointSpec
+from tetragon_core.policy.model import (
+    KProbeArg,
+    KProbeSpec,
+    ListSpec,
+    LsmHookSpec,
+    TracepointSpec,
+    UProbeSpec,
+    UsdtSpec,
+)
 from tetragon_core.process.hooks import HookMessage
 from tetragon_core.process.messages import (
     MSG_OP_CLONE,
@@ -221,8 +232,11 @@ __all__ = [
     "PolicyHandle",
     "Process",
     "ProcessKprobe",
+    "ProcessLoader",
     "ProcessLsm",
     "ProcessTracepoint",
+    "ProcessUprobe",
+    "ProcessUsdt",
     "ProcfsSnapshot",
     "Registry",
     "ReplayRing",
@@ -237,7 +251,9 @@ __all__ = [
     "TracingPolicy",
     "UInt32",
     "UInt64",
+    "UProbeSpec",
     "UnsupportedFeatureError",
+    "UsdtSpec",
     "UserActions",
     "action_name",
     "argtypes",
