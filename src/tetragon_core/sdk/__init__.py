@@ -145,6 +145,7 @@ from tetragon_core.sensors.hookdecode import (
 )
 from tetragon_core.sensors.hooksensor import HookSensor, PolicyEnv
 from tetragon_core.sensors.retmerge import MAX_PENDING, MAX_WAIT_NS, ReturnMerger
+from tetragon_core.sensors.stacksource import StackSource
 from tetragon_core.sensors.structdecode import SIZES
 from tetragon_core.sensors.useractions import UserActions
 from tetragon_core.stacks import kernel_trace, parse_stack, user_trace
@@ -246,6 +247,7 @@ __all__ = [
     "Sensor",
     "SensorContext",
     "SensorError",
+    "StackSource",
     "TetragonError",
     "TracepointSpec",
     "TracingPolicy",

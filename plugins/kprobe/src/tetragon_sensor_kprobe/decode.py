@@ -20,12 +20,12 @@ from tetragon_core.sdk import (
     ExecKey,
     Header,
     HookMessage,
-    Map,
     ProcessKprobe,
     Registry,
     ResolvedArg,
     ReturnMerger,
     ReturnSpec,
+    StackSource,
     UserActions,
     action_name,
     argtypes as A,
@@ -34,7 +34,6 @@ from tetragon_core.sdk import (
     header,
     int_arg,
     kernel_trace,
-    parse_stack,
     user_action,
     user_trace,
 )
@@ -42,29 +41,6 @@ from tetragon_core.sdk import (
 __all__ = ["MAX_PENDING", "MAX_WAIT_NS", "KprobeDecoder", "KprobeInfo"]
 
 _U64 = struct.Struct("<Q")
-
-
-@dataclass
-class StackSource:
-    """Where a hook's stack traces are: its object's tg_stack_map, and how to report them."""
-
-    map: Map | None
-    expose: bool = False  # --expose-stack-addresses
-    procfs: str = "/proc"
-
-    def take(self, stack_id: int) -> list[int]:
-        """The addresses of one stack, removed from the map (its slot is free again)."""
-        if self.map is None or stack_id < 0:
-            return []
-        key = struct.pack("<I", stack_id)
-        raw = self.map.get(key)
-        if raw is None:
-            return []
-        try:
-            self.map.delete(key)
-        except OSError:
-            pass
-        return parse_stack(raw)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tetragon_core.sdk import (
     PolicyError,
     PolicyHandle,
     SensorContext,
+    StackSource,
     TracingPolicy,
     UserActions,
     compile_hook,
@@ -31,7 +32,7 @@ from tetragon_sensor_kprobe.args import (
     wants_override,
 )
 from tetragon_sensor_kprobe.calllists import expand
-from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo, StackSource
+from tetragon_sensor_kprobe.decode import KprobeDecoder, KprobeInfo
 
 log = logging.getLogger(__name__)
 
