@@ -13,8 +13,11 @@ TP_OBJ    := plugins/tracepoint/src/tetragon_sensor_tracepoint/bpf/bpf_generic_t
 KP_OBJ    := plugins/kprobe/src/tetragon_sensor_kprobe/bpf/bpf_generic_kprobe.o
 LSM_OBJ   := plugins/lsm/src/tetragon_sensor_lsm/bpf/bpf_generic_lsm.o
 UP_OBJ    := plugins/uprobe/src/tetragon_sensor_uprobe/bpf/bpf_generic_uprobe.o
+USDT_DIR  := plugins/usdt/src/tetragon_sensor_usdt/bpf
+USDT_OBJS := $(USDT_DIR)/bpf_generic_usdt.o $(USDT_DIR)/bpf_generic_usdt_set.o
+LOADER_OBJ := plugins/loader/src/tetragon_sensor_loader/bpf/bpf_loader.o
 PROBE_OBJS := src/tetragon_core/bpf/probes/probe_tp_btf.o src/tetragon_core/bpf/probes/probe_features.o
-BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(PROBE_OBJS)
+BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(USDT_OBJS) $(LOADER_OBJ) $(PROBE_OBJS)
 # the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
 SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
@@ -55,6 +58,14 @@ $(UP_OBJ): bpf/uprobe/bpf_generic_uprobe.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+$(LOADER_OBJ): bpf/loader/bpf_loader.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(USDT_DIR)/%.o: bpf/usdt/%.c bpf/usdt/bpf_generic_usdt.c $(BPF_HDRS) $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 src/tetragon_core/bpf/probes/%.o: bpf/probes/%.c $(VMLINUX)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -89,8 +100,10 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/getevents.py
 	$(PY) bench/policy.py
+	$(PY) bench/probes.py
 
-bench-build: bench/out/bench_emit.o bench/out/c_consumer bench/out/bench_nop_tp.o bench/out/syscall_loop
+bench-build: bench/out/bench_emit.o bench/out/c_consumer bench/out/bench_nop_tp.o bench/out/syscall_loop \
+	bench/out/bench_nop_uprobe.o bench/out/uprobe_loop bench/out/exec_burst
 
 bench/out/bench_nop_tp.o: bench/bpf/bench_nop_tp.c $(VMLINUX)
 	@mkdir -p $(dir $@)
@@ -99,6 +112,18 @@ bench/out/bench_nop_tp.o: bench/bpf/bench_nop_tp.c $(VMLINUX)
 bench/out/syscall_loop: bench/syscall_loop.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -o $@ $<
+
+bench/out/uprobe_loop: bench/uprobe_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/out/exec_burst: bench/exec_burst.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/out/bench_nop_uprobe.o: bench/bpf/bench_nop_uprobe.c $(VMLINUX)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 bench/out/bench_emit.o: bench/bpf/bench_emit.c $(BPF_HDRS) $(VMLINUX)
 	@mkdir -p $(dir $@)

@@ -10,7 +10,7 @@ VM=0
 [[ ${1:-} == --vm ]] && VM=1
 
 APT_PKGS=(make clang llvm bpftool libbpf-dev libbpf1 libelf-dev gcc cpp linux-libc-dev python3 python3-venv python3-dev
-          iproute2 procps kmod)
+          iproute2 procps kmod systemtap-sdt-dev python3.11)
 VM_PKGS=(qemu-system-x86 linux-image-amd64 busybox-static)
 
 missing_of() {
@@ -43,7 +43,8 @@ extras=test
 if ((VM)) || grep -qs vm "$stamp"; then extras=test,vm; fi  # once installed, the VM extra stays
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -nt $stamp || plugins/tracepoint/pyproject.toml -nt $stamp
       || plugins/kprobe/pyproject.toml -nt $stamp || plugins/lsm/pyproject.toml -nt $stamp
-      || plugins/uprobe/pyproject.toml -nt $stamp
+      || plugins/uprobe/pyproject.toml -nt $stamp || plugins/usdt/pyproject.toml -nt $stamp
+      || plugins/loader/pyproject.toml -nt $stamp
       || $(cat "$stamp") != "$extras" ]]; then
     # the objects first: the packages' build backend (tetragon_core.bpfbuild) then finds them fresh
     make --no-print-directory bpf
@@ -51,7 +52,7 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || plugins/exec/pyproject.toml -n
     .venv/bin/pip install -q -e ".[$extras]"
     # the plugins build against the tetragon-core just installed (it is not on PyPI)
     .venv/bin/pip install -q --no-build-isolation -e plugins/exec -e plugins/tracepoint -e plugins/kprobe \
-        -e plugins/lsm -e plugins/uprobe
+        -e plugins/lsm -e plugins/uprobe -e plugins/usdt -e plugins/loader
     echo "$extras" > "$stamp"
 fi
 make --no-print-directory bpf

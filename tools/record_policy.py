@@ -4,14 +4,18 @@ Run as root after `make`::
 
     .venv/bin/python tools/record_policy.py tracepoint tests/data/tracepoint_ring.bin
     .venv/bin/python tools/record_policy.py kprobe tests/data/kprobe_ring.bin
+    .venv/bin/python tools/record_policy.py usdt tests/data/usdt_ring.bin
+    .venv/bin/python tools/record_policy.py loader tests/data/loader_ring.bin
 
 It loads the exec sensor and, through the named sensor, its policy below. tracepoint: hook 1
 syscalls/sys_enter_openat, Prefix /tmp/tg-replay-; hook 2 raw_syscalls/sys_enter for the binary
 /tmp/tg-replay-true. kprobe: sys_openat (syscall: true, return: true), Prefix /tmp/tg-replay-, on
 kprobes or, without them, on the syscall tracepoints. The workload: ``/bin/cat
 /tmp/tg-replay-match /etc/hostname`` (kprobe: and ``/tmp/tg-replay-missing``) and
-``/tmp/tg-replay-true``. Exec,
-clone, exit and the sensor's records are kept, in ring order.
+``/tmp/tg-replay-true``. usdt: tgtest:call of tests/kernel/progs/usdt_target.c (built as
+/tmp/tg-replay-usdt), run as ``/tmp/tg-replay-usdt 3 replay``. loader: ``loader: true`` and the
+``/tmp/tg-replay-true`` run (its own mappings, its interpreter's and libc's). Exec, clone, exit
+and the sensor's records are kept, in ring order.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import time
 from importlib.resources import files
 
 from tetragon_sensor_kprobe import KprobeSensor
+from tetragon_sensor_loader import LoaderSensor
+from tetragon_sensor_usdt import UsdtSensor
 
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
@@ -83,10 +89,37 @@ spec:
     - matchArgs:
       - {index: 1, operator: Prefix, values: [/tmp/tg-replay-]}
 """
+USDT_POLICY = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: replay
+spec:
+  usdts:
+  - path: /tmp/tg-replay-usdt
+    provider: tgtest
+    name: call
+    message: probed
+    tags: [replay]
+    args:
+    - {index: 0, type: int32}
+    - {index: 1, type: string}
+    - {index: 2, type: int64}
+    - {index: 3, type: int32}
+"""
+LOADER_POLICY = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: replay
+spec:
+  loader: true
+"""
 SENSORS: dict[str, tuple[type[Sensor], str, int]] = {
     "tracepoint": (TracepointSensor, POLICY, MSG_OP_GENERIC_TRACEPOINT),
     "kprobe": (KprobeSensor, KPROBE_POLICY, MSG_OP_GENERIC_KPROBE),
+    "usdt": (UsdtSensor, USDT_POLICY, 28),
+    "loader": (LoaderSensor, LOADER_POLICY, 26),
 }
+USDT_SRC = os.path.join(os.path.dirname(__file__), "..", "tests", "kernel", "progs", "usdt_target.c")
 
 
 def main() -> int:
@@ -103,16 +136,23 @@ def main() -> int:
     with open("/tmp/tg-replay-match", "w") as f:
         f.write("match\n")
     shutil.copy("/bin/true", "/tmp/tg-replay-true")
+    if kind == "usdt":
+        subprocess.run(["gcc", "-O2", "-o", "/tmp/tg-replay-usdt", USDT_SRC], check=True)
     sensor = sensor_cls()
     ctx = SensorContext(shared, Registry())
     exec_obj.attach()
     handle = sensor.load_policy(ctx, parse_policy(policy), 1, "enforce")
     try:
-        cat = ["/bin/cat", "/tmp/tg-replay-match", "/etc/hostname"]
-        if kind == "kprobe":  # a failing open: its return value is -ENOENT
-            cat.append("/tmp/tg-replay-missing")
-        subprocess.run(cat, cwd="/tmp", capture_output=True)
-        subprocess.run(["/tmp/tg-replay-true"], cwd="/tmp")
+        if kind == "usdt":
+            subprocess.run(["/tmp/tg-replay-usdt", "3", "replay"], capture_output=True, check=True)
+        elif kind == "loader":
+            subprocess.run(["/tmp/tg-replay-true"], cwd="/tmp")
+        else:
+            cat = ["/bin/cat", "/tmp/tg-replay-match", "/etc/hostname"]
+            if kind == "kprobe":  # a failing open: its return value is -ENOENT
+                cat.append("/tmp/tg-replay-missing")
+            subprocess.run(cat, cwd="/tmp", capture_output=True)
+            subprocess.run(["/tmp/tg-replay-true"], cwd="/tmp")
         time.sleep(0.2)
     finally:
         handle.unload()
@@ -131,10 +171,12 @@ def main() -> int:
         for r in all_recs
         if r[0] == 5 and struct.unpack_from("<I", r, 160)[0] == me
     }
+    # the sensor's records of the workload alone (the loader sees every process's mappings)
+    mine = {me, *pids}
     recs = [
         r
         for r in all_recs
-        if r[0] == op
+        if (r[0] == op and (kind != "loader" or struct.unpack_from("<I", r, 32)[0] in mine))
         or (r[0] == 23 and struct.unpack_from("<I", r, 32)[0] in pids)
         or (r[0] == 5 and struct.unpack_from("<I", r, 324)[0] in pids)
         or (r[0] == 7 and struct.unpack_from("<I", r, 16)[0] in pids)

@@ -21,6 +21,7 @@
 #define MSG_OP_DATA 24
 #define MSG_OP_LOADER 26
 #define MSG_OP_THROTTLE 27
+#define MSG_OP_GENERIC_USDT 28
 #define MSG_OP_TEST 254
 
 struct msg_common {

@@ -99,6 +99,7 @@
 #define TG_ACT_TRACKSOCK 10
 #define TG_ACT_UNTRACKSOCK 11
 #define TG_ACT_NOTIFY_ENFORCER 12
+#define TG_ACT_SET 14 /* USDT: write argValue to argument argIndex (TG_SET_ARG) */
 
 /* tg_action.arg of Post: the rate limit's scope, and the stacks to take */
 #define TG_POST_KSTACK 0x100
@@ -242,6 +243,7 @@ struct tg_hook_stats {
 	__u64 no_process;    /* current process unknown to execve_map */
 	__u64 output_failed; /* ring buffer full */
 	__u64 overrides;     /* Override performed: the hook returned argError */
+	__u64 sets;	     /* Set performed: an argument written (USDT) */
 };
 
 /* 144-byte header, as Tetragon's msg_generic_kprobe; argument bytes follow. */

@@ -402,6 +402,21 @@ static __always_inline int generic_run_ctx(void *ctx, void *pctx, __u8 op, const
 				break;
 			}
 #endif
+#ifdef TG_SET_ARG
+			/* the includer's TG_SET_ARG(pctx, argIndex, argValue) writes the argument: < 0 fails */
+			case TG_ACT_SET:
+				h->hdr.action = act->id;
+				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
+				if (!mode || mode->monitor) {
+					st->monitor_skips++;
+				} else if (TG_SET_ARG(pctx, act->arg, act->arg2) < 0) {
+					h->hdr.common.flags |= TG_MSG_ACTION_FAILED;
+					st->action_failed++;
+				} else {
+					st->sets++;
+				}
+				break;
+#endif
 			case TG_ACT_OVERRIDE:
 				h->hdr.action = act->id;
 				mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);

@@ -48,3 +48,13 @@ int probe_lsm(void *ctx)
 {
 	return 0;
 }
+
+/* bpf_probe_write_user (the USDT Set action): lockdown removes it from every program type */
+SEC("uprobe")
+int probe_write_user(void *ctx)
+{
+	char b = 0;
+
+	bpf_probe_write_user((void *)4096, &b, 1);
+	return 0;
+}

@@ -274,7 +274,9 @@ class Agent:
                 rows.append(SensorInfo(n, True, "base"))
             else:
                 users = [e.policy.name for e in self.policies.list() if n in e.sensors and e.handles]
-                rows.append(SensorInfo(n, bool(users), ", ".join(users)))
+                note = loaded[n].sensor.status()
+                collection = ", ".join(users) + (f" ({note})" if note and users else "")
+                rows.append(SensorInfo(n, bool(users), collection))
         return rows
 
     def _release_pins(self) -> None:

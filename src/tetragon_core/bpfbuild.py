@@ -126,7 +126,7 @@ def compile_objects(root: Path | str = ".") -> list[Path]:
     given = root / str(cfg.get("vmlinux", "")) if cfg.get("vmlinux") else None
     if given is not None and given.is_file():
         deps.append(given)
-    todo = [o for o in objects if not _fresh(root / o["output"], [root / o["source"], *deps])]
+    todo = [o for o in objects if not _fresh(root / o["output"], [*_sources(root / o["source"]), *deps])]
     out: list[Path] = []
     if not todo:
         return out
@@ -145,6 +145,11 @@ def compile_objects(root: Path | str = ".") -> list[Path]:
                 raise BpfBuildError(f"tetragon-core build: compiling {source} failed:\n{r.stderr}")
             out.append(output)
     return out
+
+
+def _sources(source: Path) -> list[Path]:
+    """A source and its sibling C files, which it may include (a variant defining a macro)."""
+    return [source, *(p for p in source.parent.glob("*.c") if p != source)]
 
 
 def _fresh(output: Path, inputs: list[Path]) -> bool:

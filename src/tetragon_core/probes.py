@@ -127,6 +127,14 @@ def has_send_signal() -> bool:
 
 
 @functools.cache
+def has_probe_write_user() -> bool:
+    """The bpf_probe_write_user helper, which the USDT Set action uses: kernel lockdown
+    (integrity and above) removes it. A uprobe program that calls it must load: libbpf's helper
+    probe misreads the verifier's refusal on newer kernels ("cannot use helper")."""
+    return _runs("probe_features.o", "probe_write_user")
+
+
+@functools.cache
 def has_uprobes() -> bool:
     """The kernel has uprobes (the ``uprobe`` perf PMU)."""
     return os.path.isdir("/sys/bus/event_source/devices/uprobe")
@@ -179,6 +187,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("lsm", "BPF LSM (CONFIG_BPF_LSM, boot with lsm=...,bpf)", has_bpf_lsm),
     Feature("signal", "bpf_send_signal", has_send_signal),
     Feature("uprobe", "uprobes (CONFIG_UPROBES)", has_uprobes, needs_root=False),
+    Feature("probe_write_user", "bpf_probe_write_user (refused by lockdown)", has_probe_write_user),
 )
 
 

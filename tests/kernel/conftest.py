@@ -92,7 +92,8 @@ class RunningAgent:
 
 @pytest.fixture
 def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
-    """Start ``tetragon`` with an export file in tmp_path; waits until the procfs walk is out."""
+    """Start ``tetragon`` with an export file in tmp_path; waits until the procfs walk is out (or,
+    with ``ready=False``, until it logs that it runs)."""
     agents: list[RunningAgent] = []
 
     def start(*extra: str, ready: bool = True) -> RunningAgent:
@@ -121,6 +122,13 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
                 lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
                 timeout=60,
             )
+        else:
+            # filters may hide the start-up snapshot: wait for the log line instead (or the exit)
+            deadline = time.monotonic() + 60
+            while agent.proc.poll() is None and "tetragon running" not in errf.read_text(errors="replace"):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"tetragon did not start in 60 s:\n{errf.read_text()[-3000:]}")
+                time.sleep(0.05)
         return agent
 
     yield start

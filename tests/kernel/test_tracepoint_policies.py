@@ -8,6 +8,8 @@ exact process_tracepoint events of the JSON export and on the kernel-side counte
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 import re
@@ -22,6 +24,7 @@ from typing import Any
 
 from tests.kernel.conftest import RunningAgent, execs, exits
 from tests.kernel.test_grpc import _port
+from tetragon_core.cli.tetra import main as tetra_main
 
 TETRA = str(Path(sys.executable).with_name("tetra"))
 
@@ -51,13 +54,22 @@ def metric(port: int, name: str, **labels: str) -> float:
 
 
 class Tetra:
+    """``tetra`` against one agent, run in this process: the same code as the command (whose
+    entry point tests/kernel/test_grpc.py and test_wheels.py run), without the interpreter's
+    start-up, which costs seconds per call in the VM."""
+
     def __init__(self, addr: str) -> None:
         self.addr = addr
 
     def __call__(self, *a: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TETRA, "--server-address", self.addr, *a], capture_output=True, text=True, timeout=60
-        )
+        argv = ["--server-address", self.addr, *a]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = tetra_main(argv)
+            except SystemExit as e:  # argparse
+                rc = e.code if isinstance(e.code, int) else 2
+        return subprocess.CompletedProcess([TETRA, *argv], rc, out.getvalue(), err.getvalue())
 
     def policies(self) -> dict[str, dict[str, Any]]:
         out = json.loads(self("tp", "list", "-o", "json").stdout)

@@ -23,7 +23,7 @@ import pytest
 from tests.grpcio_stubs import compile_protos
 from tests.kernel.conftest import ROOT, free_port
 
-PLUGINS = ("exec", "tracepoint", "kprobe", "lsm", "uprobe")
+PLUGINS = ("exec", "tracepoint", "kprobe", "lsm", "uprobe", "usdt", "loader")
 
 
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -60,9 +60,10 @@ def test_each_wheel_carries_its_compiled_bpf(wheels: Path) -> None:
     assert {"tetragon_core/sdk/include/tg_sdk.h", "tetragon_core/sdk/include/common.h"} <= set(core)
     for p in PLUGINS:
         objs = [n for n in zipfile.ZipFile(names[f"tetragon_sensor_{p}"]).namelist() if n.endswith(".o")]
-        assert len(objs) == 1, objs
-        head = zipfile.ZipFile(names[f"tetragon_sensor_{p}"]).read(objs[0])[:20]
-        assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 247  # EM_BPF
+        assert len(objs) == (2 if p == "usdt" else 1), objs  # usdt: read-only and Set variants
+        for o in objs:
+            head = zipfile.ZipFile(names[f"tetragon_sensor_{p}"]).read(o)[:20]
+            assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 247  # EM_BPF
 
 
 def test_the_installed_agent_runs_from_root_without_a_checkout(wheels: Path, tmp_path: Path) -> None:

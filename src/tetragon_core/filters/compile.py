@@ -50,7 +50,6 @@ from tetragon_core.events import GetEventsResponse, Process
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.filters.access import EventParts, event_parts, event_type_name
 from tetragon_core.filters.caps import compile_caps
-from tetragon_core.filters.cel import compile_cel
 from tetragon_core.filters.labels import SelectorError, parse_selector
 from tetragon_core.filters.pidset import PidSetTracker
 from tetragon_core.filters.regex import compile_patterns
@@ -228,6 +227,9 @@ def _build_checks(f: events_pb2.Filter) -> list[Check]:
     if f.labels:
         checks.append(_labels_check(f.labels))
     if f.cel_expression:
+        # imported here: celpy (and lark) cost a third of the agent's start-up imports
+        from tetragon_core.filters.cel import compile_cel
+
         cel = compile_cel(f.cel_expression)
         checks.append(lambda ev, p: cel(ev))
     return checks

@@ -67,6 +67,7 @@ _STR_OPS = ("Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix")
 _ACTIONS = {"Post": 0, "Sigkill": 2, "NoPost": 8, "Signal": 9}
 _OVERRIDE = 4  # TG_ACT_OVERRIDE: the program returns argError (LSM, fmod_ret)
 _GETURL, _DNSLOOKUP = 6, 7  # TG_ACT_GETURL/DNSLOOKUP: performed by user space
+_SET = 14  # TG_ACT_SET: the hook writes argValue to argument argIndex (USDT)
 _SCOPES = {"thread": 0, "process": 1, "global": 2}
 SHORT_STR = 32  # tg_str_short: values shorter than this ...
 SHORT_VALS = 8  # ... and at most this many are compared in place
@@ -142,6 +143,8 @@ def _bitmap(lengths: int) -> list[int]:
 ListResolver = Callable[[str], list[int]]
 #: hands out a free bit of execve_map's mbset (followChildren); raises PolicyError when none is left
 BitAllocator = Callable[[], int]
+#: checks a Set action (YAML path, argIndex, argValue); raises PolicyError when it cannot be done
+SetArg = Callable[[str, int, int], None]
 
 
 def _int(path: str, value: str) -> int:
@@ -168,8 +171,10 @@ class _Compiler:
         override: str = "",
         positions: Mapping[int, int] | None = None,
         stacks: bool = False,
+        set_arg: SetArg | None = None,
     ) -> None:
         self.stacks = stacks
+        self.set_arg = set_arg  # checks a Set action (USDT); None: the hook has no Set
         self.positions = positions or {}
         self.override = override  # how this hook can override a return value ("" if it cannot)
         self.args = args
@@ -431,6 +436,14 @@ class _Compiler:
                 kid = _GETURL if a.action == "GetUrl" else _DNSLOOKUP
                 out.append(_ACT.pack(kid, len(self.out.action_args) - 1, 0))
                 continue
+            if a.action == "Set":
+                if self.set_arg is None:
+                    raise PolicyError(
+                        f"{p}.action", "Set writes a USDT argument: it is supported on usdts only"
+                    )
+                self.set_arg(p, a.arg_index, a.arg_value)
+                out.append(_ACT.pack(_SET, a.arg_index, a.arg_value & 0xFFFFFFFFFFFFFFFF))
+                continue
             if a.action in _TRACKSOCK:
                 sk = self.pos(a.arg_sock)
                 if not 0 <= sk < len(self.args) or self.args[sk].type not in SOCK_IDS:
@@ -521,13 +534,15 @@ def compile_hook(
     ret: ReturnSpec | None = None,
     positions: Mapping[int, int] | None = None,
     stacks: bool = False,
+    set_arg: SetArg | None = None,
 ) -> CompiledHook:
     """Compile one hook at YAML ``path`` (e.g. ``spec.tracepoints[0]``); raises PolicyError.
 
     ``override`` names how the hook can override its function's return (``lsm``, ``fmod_ret``);
     without it an Override action is refused. ``positions`` maps the ``index`` selectors name to a
     position in ``args`` (kprobes, LSM: an argument's own ``index``, as in Tetragon's examples);
-    other indexes are positions.
+    other indexes are positions. ``set_arg(path, argIndex, argValue)`` checks a Set action, and
+    raises PolicyError when it cannot be done; without it Set is refused.
     """
 
     def no_lists(name: str) -> list[int]:
@@ -537,7 +552,9 @@ def compile_hook(
         raise PolicyError(f"{path}.args", f"at most {c.MAX_ARGS} args, got {len(args)}")
     if len(selectors) > c.MAX_SELECTORS:
         raise PolicyError(f"{path}.selectors", f"at most {c.MAX_SELECTORS} selectors, got {len(selectors)}")
-    comp = _Compiler(args, host or HostInfo(), lists or no_lists, mbset_bit, override, positions, stacks)
+    comp = _Compiler(
+        args, host or HostInfo(), lists or no_lists, mbset_bit, override, positions, stacks, set_arg
+    )
     expanded = [expand_macros(s, macros or {}) for s in selectors]
     sel_args = 0
     for s in expanded:

@@ -18,6 +18,7 @@ OUTCOMES = (
     "no_process",
     "output_failed",
     "overrides",
+    "sets",
 )
 
 

@@ -29,7 +29,8 @@ class HookMessage(msgspec.Struct, gc=False):
 
     ``key`` is the process image (pid, exec ktime) the kernel found in execve_map, with ktime 0
     when it found none; ``field`` names the GetEventsResponse member (``process_tracepoint``);
-    ``event`` is that member's Struct, with ``process``/``parent`` still unset.
+    ``event`` is that member's Struct, with ``process``/``parent`` still unset. ``resolved``, when
+    set, is told once how the process was found: ``True`` at once, ``False`` after a retry.
     """
 
     key: ExecKey
@@ -37,6 +38,7 @@ class HookMessage(msgspec.Struct, gc=False):
     field: str
     event: Any
     event_type: str = "PROCESS_TRACEPOINT"
+    resolved: Callable[[bool], None] | None = None
 
 
 class HookHandler:
@@ -70,6 +72,8 @@ class HookHandler:
             if self._event_cache is not None and eid:
                 self._event_cache.add(_PendingHook(self, msg, eid, res))
                 return None
+        elif msg.resolved is not None:
+            msg.resolved(True)
         return res
 
     def fill(self, msg: HookMessage, eid: str) -> str | None:
@@ -104,7 +108,10 @@ class _PendingHook:
         return self._msg.event_type
 
     def retry(self) -> str | None:
-        return self._handler.fill(self._msg, self._eid)
+        missing = self._handler.fill(self._msg, self._eid)
+        if missing is None and self._msg.resolved is not None:
+            self._msg.resolved(False)
+        return missing
 
     def result(self) -> GetEventsResponse | None:
         return self._res

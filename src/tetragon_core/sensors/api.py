@@ -156,6 +156,11 @@ class Sensor(abc.ABC):
     def load(self, ctx: SensorContext) -> None:
         """Load and attach the sensor's BPF programs (through ``ctx.load_object``)."""
 
+    def status(self) -> str:
+        """A short note on the sensor's state, shown after its collection in ListSensors (e.g.
+        which kernel route it uses); "" for none."""
+        return ""
+
     def initial_messages(self, ctx: SensorContext) -> Sequence[object]:
         """Messages to publish once after load (the exec sensor's procfs walk)."""
         return ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tetragon_core.bpf import _libbpf as lb
 from tetragon_core.bpf.maps import Map
@@ -130,7 +130,9 @@ class GenericPolicy(PolicyHandle):
         out = dict.fromkeys(STATS, 0)
         for h in self._hooks:
             for cpu in h.obj.maps["tg_hook_stats_map"].lookup_percpu(_ZERO):
-                for name, v in zip(STATS, struct.unpack(f"<{len(STATS)}Q", cpu), strict=True):
+                # an object built against an older SDK header has fewer counters (new ones last)
+                n = min(len(cpu) // 8, len(STATS))
+                for name, v in zip(STATS, struct.unpack_from(f"<{n}Q", cpu), strict=False):
                     out[name] += v
         return out
 
@@ -146,6 +148,10 @@ class HookPlan:
     on_loaded: Callable[[BpfObject], None] = lambda obj: None
     #: program → kernel function, for BTF-attached programs (LSM hooks)
     targets: Mapping[str, str] | None = None
+    #: more read-only data sections of the object (``.rodata.<name>`` → bytes), besides the hook's
+    rodata: Mapping[str, bytes] = field(default_factory=dict)
+    #: this hook's object, when it is not the section's (a variant of it)
+    object_path: str = ""
 
 
 STACK_ENTRIES = 4096  # stack traces waiting for user space, per hook that takes them
@@ -177,10 +183,10 @@ def load_hooks(
     try:
         for plan in plans:
             obj = ctx.load_untracked(
-                obj_path,
+                plan.object_path or obj_path,
                 autoload=set(plan.programs),
                 max_entries=_sizes(plan.compiled),
-                rodata={".rodata.hook": plan.compiled.cfg},
+                rodata={**plan.rodata, ".rodata.hook": plan.compiled.cfg},
                 targets=dict(plan.targets) if plan.targets else None,
             )
             hooks.append(Hook(obj, plan.programs, plan.attach, shared))

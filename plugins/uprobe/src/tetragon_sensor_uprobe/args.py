@@ -35,7 +35,13 @@ def _arg(p: str, a: KProbeArg, nargs: int) -> ArgSpec:
     refuse_unbuilt_fields(p, a)
     if not 0 <= a.index < len(REGS):
         raise PolicyError(f"{p}.index", f"a uprobe reads the first {len(REGS)} arguments (registers)")
-    off = REGS[a.index]
+    return typed_arg(p, a, REGS[a.index], nargs, "uprobes")
+
+
+def typed_arg(p: str, a: KProbeArg, off: int, nargs: int, hook: str) -> ArgSpec:
+    """The ArgSpec of a user-space value at context offset ``off`` by its policy type (integer
+    widths, ``string``, ``char_buf``); PolicyError naming ``p`` for any other type. The USDT
+    sensor shares it: its context is the array of the probe's computed arguments."""
     if a.type in INTS:
         tid, size, signed = INTS[a.type]
         return ArgSpec(tid, off, size, is_signed=signed)
@@ -48,7 +54,7 @@ def _arg(p: str, a: KProbeArg, nargs: int) -> ArgSpec:
             )
         return ArgSpec(T_CHAR_BUF, off, 8, size_arg=a.size_arg_index, user=USER_USER)
     raise PolicyError(
-        f"{p}.type", f"type {a.type!r} is not supported on uprobes (supported: {', '.join(SUPPORTED)})"
+        f"{p}.type", f"type {a.type!r} is not supported on {hook} (supported: {', '.join(SUPPORTED)})"
     )
 
 
