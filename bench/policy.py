@@ -229,36 +229,34 @@ def throughput(trials: int, n: int, work: Path) -> dict[str, object]:
     }
 
 
+def prepare(script: str) -> None:
+    """A benchmark that loads BPF: root, and the bench/ programs built."""
+    if os.geteuid() != 0:
+        raise SystemExit(f"{script} loads BPF: run it as root")
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "bench-build"], check=True, capture_output=True
+    )
+
+
+def report(**results: object) -> None:
+    """Print the results as JSON, with the machine they were measured on."""
+    machine = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    print(json.dumps({"machine": machine, **results}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--syscalls", type=int, default=500_000)
     ap.add_argument("--events", type=int, default=100_000)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("bench/policy.py loads BPF: run it as root")
-    subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), "bench-build"], check=True, capture_output=True
-    )
+    prepare("bench/policy.py")
     with tempfile.TemporaryDirectory(prefix="tg-bench-policy-") as tmp:
         work = Path(tmp)
         (work / "cost").mkdir()
         cost = filter_cost(args.trials, args.syscalls, work / "cost")
         thr = throughput(args.trials, args.events, work)
-    print(
-        json.dumps(
-            {
-                "machine": {
-                    "kernel": platform.release(),
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
-                "filter_cost": cost,
-                "matching_throughput": thr,
-            },
-            indent=1,
-        )
-    )
+    report(filter_cost=cost, matching_throughput=thr)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """uprobe and loader benchmarks on the real kernel (root).
 
 1. uprobe filter cost. One agent runs a policy with a uprobe on ``bench_target`` of
-   bench/out/uprobe_loop whose only selector is a 5-value ``matchArgs`` Equal on the argument that
+   bench/out/uprobe_loop whose only selector is a 4-value ``matchArgs`` Equal on the argument that
    matches no call. The loop calls the function N times. Each trial measures, back to back with
    the same agent running: no program (policy disabled), the nop uprobe program
    bench/bpf/bench_nop_uprobe.c on the same function (policy disabled), and the policy (enabled).
@@ -18,9 +18,6 @@ Run after `make` and `make bench-build`: `.venv/bin/python bench/probes.py [--tr
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policy import Agent, count_events, metric
+from policy import Agent, count_events, metric, prepare, report
 from tetragon_sensor_uprobe import elf
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
@@ -51,7 +48,7 @@ spec:
     args: [{{index: 0, type: int}}]
     selectors:
     - matchArgs:
-      - {{index: 0, operator: Equal, values: ["-1", "-2", "-3", "-4", "-5"]}}
+      - {{index: 0, operator: Equal, values: ["-1", "-2", "-3", "-4"]}}
 """
 LOADER = """apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -176,30 +173,13 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300_000)
     ap.add_argument("--execs", type=int, default=2000)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("bench/probes.py loads BPF: run it as root")
-    subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), "bench-build"], check=True, capture_output=True
-    )
+    prepare("bench/probes.py")
     with tempfile.TemporaryDirectory(prefix="tg-bench-probes-") as tmp:
         work = Path(tmp)
         (work / "uprobe").mkdir()
         cost = uprobe_cost(args.trials, args.calls, work / "uprobe")
         rate = loader_rate(args.trials, args.execs, work)
-    print(
-        json.dumps(
-            {
-                "machine": {
-                    "kernel": platform.release(),
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
-                "uprobe_filter_cost": cost,
-                "loader": rate,
-            },
-            indent=1,
-        )
-    )
+    report(uprobe_filter_cost=cost, loader=rate)
 
 
 if __name__ == "__main__":

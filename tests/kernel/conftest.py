@@ -90,45 +90,59 @@ class RunningAgent:
         return self.proc.returncode
 
 
+def launch(tmp_path: Path, n: int, *extra: str, ready: bool = True) -> RunningAgent:
+    """Start ``tetragon`` with an export file in ``tmp_path`` (the ``n``-th agent there); waits
+    until the procfs walk is out (or, with ``ready=False``, until it logs that it runs)."""
+    export = tmp_path / f"export-{n}" / "tetragon.log"
+    errf = tmp_path / f"stderr-{n}.txt"
+    # a health port of its own: the default :6789 would clash with any other agent here
+    health: tuple[str, ...] = ()
+    if "--health-server-address" not in extra:
+        health = ("--health-server-address", f"127.0.0.1:{free_port()}")
+    cmd = [
+        TETRAGON,
+        "--export-filename",
+        str(export),
+        "--bpf-dir",
+        f"tetragon-test-{os.getpid()}",
+        *health,
+        *extra,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf.open("wb"))
+    agent = RunningAgent(proc, export, errf)
+    try:
+        _wait_ready(agent, ready)
+    except BaseException:
+        agent.stop()
+        raise
+    return agent
+
+
+def _wait_ready(agent: RunningAgent, ready: bool) -> None:
+    errf = agent.stderr
+    if ready:
+        me = os.getpid()
+        agent.wait_for(
+            lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
+            timeout=60,
+        )
+    else:
+        # filters may hide the start-up snapshot: wait for the log line instead (or the exit)
+        deadline = time.monotonic() + 60
+        while agent.proc.poll() is None and "tetragon running" not in errf.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                pytest.fail(f"tetragon did not start in 60 s:\n{errf.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
-    """Start ``tetragon`` with an export file in tmp_path; waits until the procfs walk is out (or,
-    with ``ready=False``, until it logs that it runs)."""
+    """Start ``tetragon`` with an export file in tmp_path (see :func:`launch`); stopped after."""
     agents: list[RunningAgent] = []
 
     def start(*extra: str, ready: bool = True) -> RunningAgent:
-        export = tmp_path / f"export-{len(agents)}" / "tetragon.log"
-        errf = tmp_path / f"stderr-{len(agents)}.txt"
-        cmd = [
-            TETRAGON,
-            "--export-filename",
-            str(export),
-            "--bpf-dir",
-            f"tetragon-test-{os.getpid()}",
-            # a port of its own: the default :6789 would clash with any other agent on this machine
-            *(
-                ()
-                if "--health-server-address" in extra
-                else ("--health-server-address", f"127.0.0.1:{free_port()}")
-            ),
-            *extra,
-        ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf.open("wb"))
-        agent = RunningAgent(proc, export, errf)
+        agent = launch(tmp_path, len(agents), *extra, ready=ready)
         agents.append(agent)
-        if ready:
-            me = os.getpid()
-            agent.wait_for(
-                lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
-                timeout=60,
-            )
-        else:
-            # filters may hide the start-up snapshot: wait for the log line instead (or the exit)
-            deadline = time.monotonic() + 60
-            while agent.proc.poll() is None and "tetragon running" not in errf.read_text(errors="replace"):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"tetragon did not start in 60 s:\n{errf.read_text()[-3000:]}")
-                time.sleep(0.05)
         return agent
 
     yield start

@@ -118,7 +118,6 @@ def test_a_file_without_a_build_id_is_counted_not_reported(start_agent, tmp_path
 def test_compact_line_and_the_event_type_filter(start_agent, tmp_path: Path) -> None:
     agent, tetra, _ = start(start_agent)
     add_loader(tetra, tmp_path)
-    node = agent.events()[0]["node_name"]
     cmd = [TETRA, "--server-address", tetra.addr, "getevents", "-o", "compact", "--color", "never"]
     reader = subprocess.Popen([*cmd, "--event-types", "PROCESS_LOADER"], stdout=subprocess.PIPE)
     try:
@@ -131,6 +130,7 @@ def test_compact_line_and_the_event_type_filter(start_agent, tmp_path: Path) -> 
     finally:
         reader.kill()
         reader.wait()
+    node = agent.wait_for(bool)[0]["node_name"]
     bid = base64.b64decode(build_id(libc)).hex()
     assert f"🧬 loader  {node} {binary} {bid} {libc}" in lines
     assert all(x.startswith("🧬 loader") for x in lines if x.strip())  # the filter kept loader events only

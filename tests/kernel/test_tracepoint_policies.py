@@ -7,6 +7,7 @@ exact process_tracepoint events of the JSON export and on the kernel-side counte
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import io
@@ -20,9 +21,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from tests.kernel.conftest import RunningAgent, execs, exits
+from tests.kernel.conftest import RunningAgent, execs, exits, launch
 from tests.kernel.test_grpc import _port
 from tetragon_core.cli.tetra import main as tetra_main
 
@@ -77,9 +78,41 @@ class Tetra:
 
 
 def start(start_agent: Any) -> tuple[RunningAgent, Tetra, int]:
+    """An agent with gRPC and metrics endpoints; in the VM, one shared by the tests (see
+    :class:`SharedAgent`)."""
+    if os.environ.get("TG_VM_GUEST") == "1":
+        return SharedAgent.view()
     addr, mport = f"127.0.0.1:{_port()}", _port()
     agent = start_agent("--server-address", addr, "--metrics-server", f"127.0.0.1:{mport}")
     return agent, Tetra(addr), mport
+
+
+class SharedAgent(RunningAgent):
+    """In the VM an agent's start costs ~40 s of TCG (Python's imports, the exec object's
+    verification), so the tests there share one, started by the first. Each test gets a view
+    that sees only the events exported after it began, with every policy of the tests before
+    it deleted."""
+
+    _agent: ClassVar[tuple[RunningAgent, Tetra, int] | None] = None
+    skip: int = 0
+
+    def events(self) -> list[dict[str, Any]]:
+        return super().events()[self.skip :]
+
+    @classmethod
+    def view(cls) -> tuple[RunningAgent, Tetra, int]:
+        if cls._agent is None or cls._agent[0].proc.poll() is not None:
+            addr, mport = f"127.0.0.1:{_port()}", _port()
+            work = Path(tempfile.mkdtemp(prefix="tg-shared-agent-"))
+            agent = launch(work, 0, "--server-address", addr, "--metrics-server", f"127.0.0.1:{mport}")
+            atexit.register(agent.stop)
+            cls._agent = (agent, Tetra(addr), mport)
+        agent, tetra, mport = cls._agent
+        for name in tetra.policies():
+            assert tetra("tp", "delete", name).returncode == 0, name
+        v = cls(agent.proc, agent.export, agent.stderr)
+        v.skip = len(agent.events())
+        return v, tetra, mport
 
 
 def openat_policy(name: str, prefix: str, *, binary: str = "", actions: str = "") -> str:

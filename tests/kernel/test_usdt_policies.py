@@ -168,6 +168,15 @@ def test_sigkill_on_a_matching_probe(start_agent, tmp_path: Path, target: str) -
     assert subprocess.run([target, "3", "live"], capture_output=True).returncode == 0
 
 
+def test_the_write_helper_probe_follows_kernel_lockdown() -> None:
+    state = Path("/sys/kernel/security/lockdown")
+    if not state.exists() and not os.path.ismount("/sys/kernel/security"):
+        subprocess.run(["mount", "-t", "securityfs", "securityfs", "/sys/kernel/security"], check=True)
+    if not state.exists():
+        pytest.skip("securityfs has no lockdown file: the kernel lacks the lockdown LSM")
+    assert has_probe_write_user() == ("[none]" in state.read_text()), state.read_text()
+
+
 def test_set_writes_a_memory_argument_or_is_refused_with_the_reason(
     start_agent, tmp_path: Path, target: str
 ) -> None:

@@ -11,21 +11,15 @@ from pathlib import Path
 from google.protobuf import json_format
 from tetragon_sensor_kprobe import decode as D
 
+from tests.unit.replaying import replay_hooks
 from tetragon_core.api.convert import to_proto
-from tetragon_core.bpf.replay import ReplayRing, load_records
+from tetragon_core.bpf.replay import load_records
 from tetragon_core.events import GetEventsResponse, ProcessKprobe, encode_json
-from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
-from tetragon_core.observer import Observer
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
 from tetragon_core.policy.kernel_ret import ReturnSpec
-from tetragon_core.process.cache import ProcessCache
-from tetragon_core.process.hooks import HookHandler, HookMessage
-from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import ExecMessage, ExitMessage
 from tetragon_core.sensors.hookdecode import HEADER
-from tetragon_sensor_exec import ExecSensor
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kprobe_ring.bin"
 OPENAT = D.KprobeInfo(
@@ -44,34 +38,7 @@ OPENAT = D.KprobeInfo(
 
 def replay(reg: Registry | None = None) -> list[GetEventsResponse]:
     reg = reg or Registry()
-    cache = ProcessCache(1000, registry=reg)
-    clock = KtimeClock(offset_ns=0).rfc3339
-    mgr = ProcessManager(cache, "node1", clock, registry=reg, procfs=None)
-    hooks = HookHandler(cache, mgr.exec_id, "node1", clock)
-    out: list[GetEventsResponse] = []
-
-    def listener(msg: object) -> None:
-        if isinstance(msg, list):
-            for m in msg:
-                listener(m)
-            return
-        ev = None
-        if isinstance(msg, ExecMessage):
-            ev = mgr.handle_exec(msg)
-        elif isinstance(msg, ExitMessage):
-            ev = mgr.handle_exit(msg)
-        elif isinstance(msg, HookMessage):
-            ev = hooks(msg)
-        if ev is not None:
-            out.append(ev)
-
-    obs = Observer(reg, listener)
-    obs.add_decoders("execve", ExecSensor().decoders())
-    obs.add_decoders("generic_kprobe", {13: D.KprobeDecoder({1: OPENAT}, reg)})
-    ring = ReplayRing(load_records(DATA))
-    while recs := ring.read_batch(64):
-        obs.handle_records(recs)
-    return out
+    return replay_hooks(DATA, "generic_kprobe", {13: D.KprobeDecoder({1: OPENAT}, reg)}, reg)
 
 
 def kprobes(evs: list[GetEventsResponse]) -> list[ProcessKprobe]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -14,20 +13,14 @@ from tetragon_sensor_loader.buildid import BuildIds, FileId
 from tetragon_sensor_loader.decode import RECORD, LoaderDecoder
 from tetragon_sensor_usdt.decode import UsdtDecoder, UsdtInfo
 
+from tests.unit.replaying import replay_hooks
 from tetragon_core.api.convert import to_proto
-from tetragon_core.bpf.replay import ReplayRing, load_records
+from tetragon_core.bpf.replay import load_records
 from tetragon_core.events import GetEventsResponse, encode_json
-from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
-from tetragon_core.observer import Observer
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
-from tetragon_core.process.cache import ProcessCache
-from tetragon_core.process.hooks import HookHandler, HookMessage
-from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import ExecMessage, ExitMessage
 from tetragon_core.sensors.api import Decoder
-from tetragon_sensor_exec import ExecSensor
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CALL = UsdtInfo(
@@ -47,31 +40,7 @@ CALL = UsdtInfo(
 
 
 def replay(name: str, op: int, decoder: Decoder, reg: Registry) -> list[GetEventsResponse]:
-    cache = ProcessCache(1000, registry=reg)
-    clock = KtimeClock(offset_ns=0).rfc3339
-    mgr = ProcessManager(cache, "node1", clock, registry=reg, procfs=None)
-    hooks = HookHandler(cache, mgr.exec_id, "node1", clock)
-    out: list[GetEventsResponse] = []
-
-    def listener(msg: object) -> None:
-        ev = None
-        if isinstance(msg, ExecMessage):
-            ev = mgr.handle_exec(msg)
-        elif isinstance(msg, ExitMessage):
-            ev = mgr.handle_exit(msg)
-        elif isinstance(msg, HookMessage):
-            ev = hooks(msg)
-        if ev is not None:
-            out.append(ev)
-
-    obs = Observer(reg, listener)
-    obs.add_decoders("execve", ExecSensor().decoders())
-    decoders: Mapping[int, Decoder] = {op: decoder}
-    obs.add_decoders(name, decoders)
-    ring = ReplayRing(load_records(DATA / f"{name}_ring.bin"))
-    while recs := ring.read_batch(64):
-        obs.handle_records(recs)
-    return out
+    return replay_hooks(DATA / f"{name}_ring.bin", name, {op: decoder}, reg)
 
 
 def test_usdt_records_become_process_usdt_events() -> None:

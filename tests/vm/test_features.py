@@ -26,6 +26,7 @@ EXPECTED = {
     "lsm": True,
     "signal": True,
     "uprobe": True,
+    "probe_write_user": True,  # the lockdown LSM runs, at its default level: none
 }
 
 
