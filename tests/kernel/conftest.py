@@ -90,9 +90,10 @@ class RunningAgent:
         return self.proc.returncode
 
 
-def launch(tmp_path: Path, n: int, *extra: str, ready: bool = True) -> RunningAgent:
+def launch(tmp_path: Path, n: int, *extra: str, ready: bool | str = True) -> RunningAgent:
     """Start ``tetragon`` with an export file in ``tmp_path`` (the ``n``-th agent there); waits
-    until the procfs walk is out (or, with ``ready=False``, until it logs that it runs)."""
+    until the procfs walk is out; with ``ready="log"`` until it logs that it runs (filters may
+    hide the walk), with ``ready=False`` not at all."""
     export = tmp_path / f"export-{n}" / "tetragon.log"
     errf = tmp_path / f"stderr-{n}.txt"
     # a health port of its own: the default :6789 would clash with any other agent here
@@ -118,16 +119,15 @@ def launch(tmp_path: Path, n: int, *extra: str, ready: bool = True) -> RunningAg
     return agent
 
 
-def _wait_ready(agent: RunningAgent, ready: bool) -> None:
+def _wait_ready(agent: RunningAgent, ready: bool | str) -> None:
     errf = agent.stderr
-    if ready:
+    if ready is True:
         me = os.getpid()
         agent.wait_for(
             lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
             timeout=60,
         )
-    else:
-        # filters may hide the start-up snapshot: wait for the log line instead (or the exit)
+    elif ready == "log":
         deadline = time.monotonic() + 60
         while agent.proc.poll() is None and "tetragon running" not in errf.read_text(errors="replace"):
             if time.monotonic() > deadline:
@@ -140,7 +140,7 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
     """Start ``tetragon`` with an export file in tmp_path (see :func:`launch`); stopped after."""
     agents: list[RunningAgent] = []
 
-    def start(*extra: str, ready: bool = True) -> RunningAgent:
+    def start(*extra: str, ready: bool | str = True) -> RunningAgent:
         agent = launch(tmp_path, len(agents), *extra, ready=ready)
         agents.append(agent)
         return agent

@@ -22,7 +22,7 @@ def test_allow_deny_field_filters_and_redaction_shape_the_export(start_agent) ->
         '{"event_set":["PROCESS_EXEC"],"fields":"process.binary,process.arguments,process.pid","action":"INCLUDE"}',
         "--redaction-filters",
         r'{"redact":["--password[= ](\\S+)"]}',
-        ready=False,
+        ready="log",  # the start-up snapshot is filtered too
     )
     subprocess.run(["/bin/echo", token, "--password", "hunter2"], stdout=subprocess.DEVNULL, check=True)
     subprocess.run(["/bin/echo", token, "skipme"], stdout=subprocess.DEVNULL, check=True)
@@ -65,7 +65,7 @@ def test_malformed_filter_json_fails_at_start_with_line_and_reason() -> None:
 
 def test_export_rate_limit_drops_and_counts(start_agent) -> None:
     port = _free_port()
-    agent = start_agent("--export-rate-limit", "5", "--metrics-server", f"127.0.0.1:{port}", ready=False)
+    agent = start_agent("--export-rate-limit", "5", "--metrics-server", f"127.0.0.1:{port}", ready="log")
     token = "rl" + uuid.uuid4().hex[:8]
     subprocess.run(
         ["/bin/sh", "-c", f"i=0; while [ $i -lt 20 ]; do /bin/true {token}; i=$((i+1)); done"], check=True

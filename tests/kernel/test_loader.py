@@ -134,3 +134,11 @@ def test_compact_line_and_the_event_type_filter(start_agent, tmp_path: Path) -> 
     bid = base64.b64decode(build_id(libc)).hex()
     assert f"🧬 loader  {node} {binary} {bid} {libc}" in lines
     assert all(x.startswith("🧬 loader") for x in lines if x.strip())  # the filter kept loader events only
+
+
+def test_the_shared_loader_example_loads(start_agent) -> None:
+    _agent, tetra, _ = start(start_agent)
+    shared = ROOT.parents[2] / "shared" / "reference" / "policies"
+    r = tetra("tp", "add", str(shared / "loader.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert tetra.policies()["loader"]["state"] == "TP_STATE_ENABLED"

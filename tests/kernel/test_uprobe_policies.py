@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,45 @@ def test_arguments_return_and_an_in_kernel_selector(start_agent, tmp_path: Path,
     ]
     assert ev["process"]["binary"] == target and ev["process"]["arguments"] == "4 hello"
     assert ev["parent"]["pid"] == os.getpid()
+
+
+def test_match_return_args_and_a_rate_limit(start_agent, tmp_path: Path, target: str) -> None:
+    agent, tetra, _ = start(start_agent)
+    # tg_uprobe_target(i, "hello", 1000) returns i + 1005: only i == 3 returns 1008
+    spec = f"""  uprobes:
+  - path: {target}
+    symbols: [tg_uprobe_target]
+    args: [{{index: 0, type: int}}]
+    return: true
+    returnArg: {{index: 0, type: int}}
+    selectors:
+    - matchReturnArgs:
+      - {{index: 0, operator: Equal, values: ["1008"]}}
+  - path: {target}
+    symbols: [tg_uprobe_target]
+    message: same
+    args: [{{index: 1, type: string}}]
+    selectors:
+    - matchActions: [{{action: Post, rateLimit: "1m"}}]
+  - path: {target}
+    symbols: [tg_uprobe_target]
+    message: distinct
+    args: [{{index: 0, type: int}}]
+    selectors:
+    - matchActions: [{{action: Post, rateLimit: "1m"}}]
+"""
+    r = _add(tetra, tmp_path, "up-ret", spec)
+    assert r.returncode == 0, r.stderr
+    subprocess.run([target, "6", "hello"], capture_output=True, check=True)
+    agent.wait_for(lambda e: len(ups(e, "up-ret")) >= 8)
+    time.sleep(0.5)  # anything more would come now
+    got = ups(agent.events(), "up-ret")
+    by = {m: [e["args"] for e in got if e.get("message", "") == m] for m in ("", "same", "distinct")}
+    assert by[""] == [[{"int_arg": 3}, {"int_arg": 1008, "label": "return"}]]
+    # rateLimit: one event a minute for the same arguments, each distinct one passes
+    assert by["same"] == [[{"string_arg": "hello"}]]
+    assert by["distinct"] == [[{"int_arg": i}] for i in range(6)]
+    assert len(got) == 8
 
 
 def test_sigkill_on_a_matching_call(start_agent, tmp_path: Path, target: str) -> None:

@@ -168,6 +168,11 @@ def test_actions_and_rate_limit() -> None:
     off = 80 + 40 + 44 * 4 + 28 * 10 + 24 * 8 + 80 * 5
     assert K._ACT.unpack_from(out.cfg, off) == (0, 1, 120_000_000_000)
     assert K._ACT.unpack_from(out.cfg, off + 16) == (9, 10, 0)
+    # rateLimit keys on the arguments: every one is read before the actions, selected or not
+    sel_args = struct.unpack_from("<I", out.cfg, 16 + K._ARG_CFG.size * 5)[0]
+    assert sel_args == 0b11
+    plain = compile_sel("[{matchActions: [{action: Post}]}]")
+    assert struct.unpack_from("<I", plain.cfg, 16 + K._ARG_CFG.size * 5)[0] == 0
 
 
 def test_namespaces_host_ns_and_caps() -> None:

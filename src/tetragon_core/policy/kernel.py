@@ -577,6 +577,9 @@ def compile_hook(
         for a in s.match_args:
             if 0 <= comp.pos(a.index) < c.MAX_ARGS:
                 sel_args |= 1 << comp.pos(a.index)
+    if any(a.action == "Post" and a.rate_limit for s in expanded for a in s.match_actions):
+        # rateLimit keys on the event's argument bytes: they must be read before the actions
+        sel_args = (1 << min(len(args), c.MAX_ARGS)) - 1
     sels = [comp.selector(f"{path}.selectors[{i}]", s, i) for i, s in enumerate(expanded)]
     ret_cfg = comp.with_args(
         [ret.arg] if ret else [], lambda: compile_ret(path, ret, expanded, comp.arg_filter)
