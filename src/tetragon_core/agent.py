@@ -279,6 +279,22 @@ class Agent:
                 rows.append(SensorInfo(n, bool(users), collection))
         return rows
 
+    def _health_probe(self, reader: asyncio.Task[Any]) -> Callable[[], str]:
+        """What the health server checks (on its own thread): "" when healthy, else why not."""
+
+        def probe() -> str:
+            if not self.ready.is_set():
+                return "not ready: the sensors are loading or the procfs walk is not done"
+            if reader.done():
+                return "the ring buffer reader has stopped"
+            if self.faults.failed:
+                return "sensor failed: " + "; ".join(
+                    f"{n}: {why}" for n, why in sorted(self.faults.failed.items())
+                )
+            return ""
+
+        return probe
+
     def _release_pins(self) -> None:
         # Only ever delete inside a real bpffs mount: a pin dir is never ordinary files.
         if self.cfg.release_pinned_bpf and os.path.isdir(self.pin_dir) and is_bpffs(BPF_FS):
@@ -439,12 +455,9 @@ class Agent:
                 write_info(cfg.server_address)
                 log.info("gRPC server listening on %s", cfg.server_address)
             if cfg.health_server_address:
-                reader_task = tasks[0]
-                self.health = HealthServer(
-                    lambda: self.ready.is_set() and not reader_task.done(), cfg.health_server_interval
-                )
+                self.health = HealthServer(self._health_probe(tasks[0]), cfg.health_server_interval)
                 await self.health.start(cfg.health_server_address)
-                tasks.append(asyncio.create_task(self.health.run(), name="health"))
+                tasks.append(asyncio.create_task(self.health.heartbeat(), name="health-heartbeat"))
                 log.info("health server listening on %s", cfg.health_server_address)
             self.ready.set()
             if self.health is not None:
