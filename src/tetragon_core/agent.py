@@ -38,10 +38,12 @@ from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
 from tetragon_core.grpc.address import Address, parse_address as parse_grpc_address, write_info
 from tetragon_core.grpc.health import FLAG as HEALTH_FLAG, HealthServer
 from tetragon_core.grpc.hub import EventHub
+from tetragon_core.grpc.info import build_info
 from tetragon_core.grpc.server import start_server, stop_server
 from tetragon_core.grpc.stacktree import StackTraceTrees
 from tetragon_core.grpc.state import AgentState, SensorInfo
 from tetragon_core.metrics import Registry
+from tetragon_core.metrics_families import register_build_info, register_unbuilt
 from tetragon_core.metrics_server import parse_address, serve_metrics
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.policy.metrics import register_policy_metrics
@@ -432,6 +434,10 @@ class Agent:
             )
             self.policies.missing_feature = missing_for_section
             register_policy_metrics(self.registry, self.policies)
+            # the build is read (git) off the loop and off the start-up path
+            build = asyncio.ensure_future(asyncio.to_thread(build_info))
+            register_build_info(self.registry, lambda: build.result() if build.done() else None)
+            register_unbuilt(self.registry)
             await _shielded_thread(
                 load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
             )

@@ -56,13 +56,13 @@ class Observer:
         self._unknown = 0
         self._failed = [0] * 256
         self._stats_map: Map | None = None
-        registry.gauge(
+        registry.counter(
             "tetragon_msg_op_total",
             "The total number of times we encounter a given message opcode.",
             ("msg_op",),
             collect=self._collect_ops,
         )
-        registry.gauge(
+        registry.counter(
             "tetragon_handler_errors_total",
             "The total number of event handler errors.",
             ("opcode", "error"),
@@ -81,12 +81,12 @@ class Observer:
                 ("op",),
                 LATENCY_BUCKETS_US,
             )
-        registry.gauge(
+        registry.counter(
             "tetragon_observer_ringbuf_events_lost_total",
             "Number of ring buffer events lost.",
             collect=lambda: {(): float(sum(self.missed().values()))},
         )
-        registry.gauge(
+        registry.counter(
             "tetragon_bpf_missed_events_total",
             "Number of Tetragon perf events that are failed to be sent from the kernel.",
             ("msg_op", "error"),
@@ -247,17 +247,17 @@ class RingReader:
         self.queue_lost = 0
         self._wake = asyncio.Event()
         if registry is not None:
-            registry.gauge(
+            registry.counter(
                 "tetragon_observer_ringbuf_events_received_total",
                 "Number of ring buffer events received.",
                 collect=lambda: {(): float(self.ring.received)},
             )
-            registry.gauge(
+            registry.counter(
                 "tetragon_observer_ringbuf_queue_events_received_total",
                 "Number of ring buffer events queue received.",
                 collect=lambda: {(): float(self.queue_received)},
             )
-            registry.gauge(
+            registry.counter(
                 "tetragon_observer_ringbuf_queue_events_lost_total",
                 "Number of ring buffer events queue lost.",
                 collect=lambda: {(): float(self.queue_lost)},

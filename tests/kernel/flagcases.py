@@ -454,6 +454,15 @@ def metrics_server(f: Flags) -> None:
     f.start("--metrics-server", f"127.0.0.1:{port}")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "tetragon_events_total" in body
+    # counters are counters, computed at scrape or not; the families of later features are there
+    assert "# TYPE tetragon_msg_op_total counter" in body
+    assert "# TYPE tetragon_policyfilter_operations_total counter" in body
+    deadline = time.monotonic() + 30  # the build is read by git off the start-up path
+    while "tetragon_build_info{" not in body:
+        assert time.monotonic() < deadline, body[-2000:]
+        time.sleep(0.2)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'version="0.1.0"} 1' in next(x for x in body.splitlines() if x.startswith("tetragon_build_info{"))
 
 
 def process_cache_gc_interval(f: Flags) -> None:

@@ -65,13 +65,13 @@ def register_policy_metrics(registry: Registry, policies: PolicyRegistry) -> Non
         ("policy", "policy_namespace"),
         collect=memory,
     )
-    registry.gauge(
+    registry.counter(
         "tetragon_overhead_program_runs_total",
         "The total number of times BPF program was executed.",
         ("policy", "policy_namespace", "sensor"),
         collect=runs,
     )
-    registry.gauge(
+    registry.counter(
         "tetragon_tracingpolicy_kernel_events_total",
         "What the policy's BPF programs did with each run: filtered (no selector matched, never left "
         "the kernel), posted, rate_limited, no_post, signals, monitor_skips, action_failed, no_process, "

@@ -75,13 +75,13 @@ class ExecSensor(Sensor):
             per_cpu = stats.lookup_percpu(struct.pack("<I", which))
             return {("execve_map",): float(sum(struct.unpack("<Q", v)[0] for v in per_cpu))}
 
-        ctx.registry.gauge(
+        ctx.registry.counter(
             "tetragon_map_errors_update_total",
             "Number of failed updates per map.",
             ("map",),
             collect=lambda: errors(0),
         )
-        ctx.registry.gauge(
+        ctx.registry.counter(
             "tetragon_map_errors_delete_total",
             "Number of failed deletes per map.",
             ("map",),

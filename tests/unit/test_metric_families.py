@@ -1,0 +1,67 @@
+"""The families metrics_families.py registers, held to the seed's metrics reference: the same
+names, help texts and label names; tetragon_build_info carries the build."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tetragon_core.grpc.info import BuildInfo
+from tetragon_core.metrics import Registry
+from tetragon_core.metrics_families import UNBUILT, register_build_info, register_unbuilt
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_c4a706bb3b8a89d1.txt"
+
+
+def seed_families() -> dict[str, tuple[str, set[str]]]:
+    """name → (help, label names) of every tetragon_* family of the seed's reference."""
+    lines = SEED.read_text().splitlines()
+    out: dict[str, tuple[str, set[str]]] = {}
+    for i, line in enumerate(lines):
+        if not re.fullmatch(r"tetragon_\w+", line):
+            continue
+        help_text = lines[i + 2] if i + 2 < len(lines) else ""
+        labels: set[str] = set()
+        j = i + 3
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if j < len(lines) and lines[j] == "label values":
+            j += 1
+            while j < len(lines) and lines[j].strip():
+                labels.add(lines[j].split()[0])
+                j += 1
+        out[line] = (help_text, labels)
+    return out
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed's reference is not beside this checkout")
+def test_unbuilt_families_match_the_seed() -> None:
+    seed = seed_families()
+    reg = Registry()
+    register_unbuilt(reg)
+    for name, kind, help_text, labels in UNBUILT:
+        assert name in seed, name
+        assert (help_text, set(labels)) == seed[name], name
+        m = reg[name]
+        assert (m.kind, m.labels, m.samples()) == (kind, labels, {})  # registered, at zero
+        if name.endswith("_total"):
+            assert kind == "counter", name
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed's reference is not beside this checkout")
+def test_build_info() -> None:
+    seed = seed_families()
+    reg = Registry()
+    info: list[BuildInfo] = []
+    register_build_info(reg, lambda: info[0] if info else None)
+    assert reg["tetragon_build_info"].samples() == {}  # git not read yet
+    info.append(BuildInfo("python3.11.7", "abc123", "2026-12-03T10:00:00Z", "false"))
+    assert set(reg["tetragon_build_info"].labels) == seed["tetragon_build_info"][1]
+    text = reg.exposition()
+    assert "# TYPE tetragon_build_info gauge" in text
+    assert (
+        'tetragon_build_info{commit="abc123",go_version="python3.11.7",modified="false",'
+        'time="2026-12-03T10:00:00Z",version="0.1.0"} 1'
+    ) in text
