@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
@@ -133,23 +134,30 @@ def loop(n: int, path: str) -> float:
     return n / (int(out) / 1e9)
 
 
-def filter_cost(trials: int, n: int, work: Path) -> dict[str, object]:
-    agent = Agent(work, NOMATCH.format(name="bench-nomatch"))
-    nop = BpfObject.load(str(OUT / "bench_nop_tp.o"), SharedMaps())
+def nop_vs_policy(
+    agent: Agent,
+    policy: str,
+    nop: BpfObject,
+    attach_nop: Callable[[], object],
+    measure: Callable[[], float],
+    trials: int,
+) -> dict[str, object]:
+    """Per trial, back to back with ``agent`` running: ``measure()`` with no program (policy
+    disabled), with the nop program attached, and with the policy enabled; the medians, the
+    policy/nop ratio, and the kernel's counts of posted and filtered runs. Closes both."""
     rows = []
     try:
-        loop(n // 10, "/dev/null")  # warm caches
+        measure()  # warm caches
         for _ in range(trials):
-            agent.tetra("tp", "disable", "bench-nomatch")
-            none = loop(n, "/dev/null")
-            nop.attach()
-            with_nop = loop(n, "/dev/null")
+            agent.tetra("tp", "disable", policy)
+            none = measure()
+            attach_nop()
+            with_nop = measure()
             nop.detach()
-            agent.tetra("tp", "enable", "bench-nomatch")
-            with_policy = loop(n, "/dev/null")
-            rows.append(
-                {"none": none, "nop": with_nop, "policy": with_policy, "ratio": with_policy / with_nop}
-            )
+            agent.tetra("tp", "enable", policy)
+            with_policy = measure()
+            ratio = with_policy / with_nop
+            rows.append({"none": none, "nop": with_nop, "policy": with_policy, "ratio": ratio})
         posted = metric(agent.mport, "tetragon_tracingpolicy_kernel_events_total", outcome="posted")
         filtered = metric(agent.mport, "tetragon_tracingpolicy_kernel_events_total", outcome="filtered")
     finally:
@@ -164,6 +172,12 @@ def filter_cost(trials: int, n: int, work: Path) -> dict[str, object]:
         "kernel_posted": posted,
         "kernel_filtered": filtered,
     }
+
+
+def filter_cost(trials: int, n: int, work: Path) -> dict[str, object]:
+    agent = Agent(work, NOMATCH.format(name="bench-nomatch"))
+    nop = BpfObject.load(str(OUT / "bench_nop_tp.o"), SharedMaps())
+    return nop_vs_policy(agent, "bench-nomatch", nop, nop.attach, lambda: loop(n, "/dev/null"), trials)
 
 
 def count_events(path: Path, needle: bytes) -> int:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policy import Agent, count_events, metric, prepare, report
+from policy import Agent, count_events, metric, nop_vs_policy, prepare, report
 from tetragon_sensor_uprobe import elf
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
@@ -69,34 +69,14 @@ def uprobe_cost(trials: int, n: int, work: Path) -> dict[str, object]:
     agent = Agent(work, UPROBE.format(path=LOOP))
     nop = BpfObject.load(str(OUT / "bench_nop_uprobe.o"), SharedMaps())
     offset = elf.symbol_offset("bench", str(LOOP), "bench_target")
-    rows = []
-    try:
-        calls(n // 10)  # warm caches
-        for _ in range(trials):
-            agent.tetra("tp", "disable", "bench-uprobe")
-            none = calls(n)
-            nop.attach_uprobe("bench_nop_uprobe", str(LOOP), offset)
-            with_nop = calls(n)
-            nop.detach()
-            agent.tetra("tp", "enable", "bench-uprobe")
-            with_policy = calls(n)
-            rows.append(
-                {"none": none, "nop": with_nop, "policy": with_policy, "ratio": with_policy / with_nop}
-            )
-        posted = metric(agent.mport, "tetragon_tracingpolicy_kernel_events_total", outcome="posted")
-        filtered = metric(agent.mport, "tetragon_tracingpolicy_kernel_events_total", outcome="filtered")
-    finally:
-        nop.close()
-        agent.stop()
-    return {
-        "trials": rows,
-        "median_ratio": statistics.median(r["ratio"] for r in rows),
-        "median_none_per_s": statistics.median(r["none"] for r in rows),
-        "median_nop_per_s": statistics.median(r["nop"] for r in rows),
-        "median_policy_per_s": statistics.median(r["policy"] for r in rows),
-        "kernel_posted": posted,
-        "kernel_filtered": filtered,
-    }
+    return nop_vs_policy(
+        agent,
+        "bench-uprobe",
+        nop,
+        lambda: nop.attach_uprobe("bench_nop_uprobe", str(LOOP), offset),
+        lambda: calls(n),
+        trials,
+    )
 
 
 def burst(n: int, prog: str) -> float:

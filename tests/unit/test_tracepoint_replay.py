@@ -9,19 +9,14 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from tests.unit.replaying import replay_hooks
 from tetragon_core.api.convert import to_proto
-from tetragon_core.bpf.replay import ReplayRing, load_records
+from tetragon_core.bpf.replay import load_records
 from tetragon_core.events import GetEventsResponse, encode_json
-from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.metrics import Registry
 from tetragon_core.observer import Observer
 from tetragon_core.policy import argtypes as A
 from tetragon_core.policy.kernel import ArgSpec
-from tetragon_core.process.cache import ProcessCache
-from tetragon_core.process.hooks import HookHandler, HookMessage
-from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import ExecMessage, ExitMessage
-from tetragon_sensor_exec import ExecSensor
 from tetragon_sensor_tracepoint.decode import DecodeError, HookInfo, decode_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tracepoint_ring.bin"
@@ -45,32 +40,8 @@ HOOKS = {
 
 
 def replay() -> list[GetEventsResponse]:
-    reg = Registry()
-    cache = ProcessCache(1000, registry=reg)
-    clock = KtimeClock(offset_ns=0).rfc3339
-    mgr = ProcessManager(cache, "node1", clock, registry=reg, procfs=None)
-    hooks = HookHandler(cache, mgr.exec_id, "node1", clock)
-    out: list[GetEventsResponse] = []
-
-    def listener(msg: object) -> None:
-        if isinstance(msg, ExecMessage):
-            ev = mgr.handle_exec(msg)
-        elif isinstance(msg, ExitMessage):
-            ev = mgr.handle_exit(msg)
-        elif isinstance(msg, HookMessage):
-            ev = hooks(msg)
-        else:
-            return
-        if ev is not None:
-            out.append(ev)
-
-    obs = Observer(reg, listener)
-    obs.add_decoders("execve", ExecSensor().decoders())
-    obs.add_decoders("generic_tracepoint", {14: lambda rec: decode_record(rec, HOOKS)})
-    ring = ReplayRing(load_records(DATA))
-    while recs := ring.read_batch(64):
-        obs.handle_records(recs)
-    return out
+    decoders = {14: lambda rec: decode_record(rec, HOOKS)}
+    return replay_hooks(DATA, "generic_tracepoint", decoders, Registry())
 
 
 def test_openat_event_from_the_recording() -> None:
