@@ -57,6 +57,7 @@ from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
+from tetragon_core.runtime_metrics import register_runtime_metrics
 from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.policies import PolicySensors
@@ -438,6 +439,7 @@ class Agent:
             build = asyncio.ensure_future(asyncio.to_thread(build_info))
             register_build_info(self.registry, lambda: build.result() if build.done() else None)
             register_unbuilt(self.registry)
+            register_runtime_metrics(self.registry)
             await _shielded_thread(
                 load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
             )

@@ -457,6 +457,7 @@ def metrics_server(f: Flags) -> None:
     # counters are counters, computed at scrape or not; the families of later features are there
     assert "# TYPE tetragon_msg_op_total counter" in body
     assert "# TYPE tetragon_policyfilter_operations_total counter" in body
+    assert "# TYPE process_cpu_seconds_total counter" in body and "python_info{" in body
     deadline = time.monotonic() + 30  # the build is read by git off the start-up path
     while "tetragon_build_info{" not in body:
         assert time.monotonic() < deadline, body[-2000:]
