@@ -128,8 +128,10 @@ def test_set_needs_a_memory_argument_and_a_value_that_fits(monkeypatch: pytest.M
     from tetragon_core.sdk import probes
 
     monkeypatch.setattr(probes, "has_probe_write_user", lambda: True)
-    check = _set_checker(argspec.parse_args("a", "-4@%eax -4@8(%rdx) 1@$1"))
+    used: list[bool] = []
+    check = _set_checker(argspec.parse_args("a", "-4@%eax -4@8(%rdx) 1@$1"), used)
     check("m", 1, -5)
+    assert used  # the hook has a Set: it loads the object with the write helper
     with pytest.raises(PolicyError, match=r"m.argIndex: argument 0 of the probe is '-4@%eax', a register"):
         check("m", 0, 1)
     with pytest.raises(PolicyError, match=r"m.argIndex: argument 2 of the probe is '1@\$1', a register or a"):
@@ -139,3 +141,34 @@ def test_set_needs_a_memory_argument_and_a_value_that_fits(monkeypatch: pytest.M
     monkeypatch.setattr(probes, "has_probe_write_user", lambda: False)
     with pytest.raises(PolicyError, match=r"m\.action: Set requires bpf_probe_write_user"):
         check("m", 1, 1)
+
+
+def test_a_set_from_a_selectors_macro_marks_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the object is chosen from the compiled selectors, so a Set a macro brings counts too
+    from tetragon_core.policy import parse_policy
+    from tetragon_core.sdk import compile_hook, probes
+
+    monkeypatch.setattr(probes, "has_probe_write_user", lambda: True)
+    policy = parse_policy(
+        """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: m}
+spec:
+  selectorsMacros:
+    setit:
+      matchActions: [{action: Set, argIndex: 1, argValue: 3}]
+  usdts:
+  - path: /bin/true
+    provider: p
+    name: n
+    args: [{index: 1, type: int32}]
+    selectors: [{macros: [setit]}]
+"""
+    )
+    us = policy.spec.usdts[0]
+    note = argspec.parse_args("a", "-4@%eax -4@8(%rdx)")
+    used: list[bool] = []
+    args = [r.spec for r in resolve_args("spec.usdts[0]", us.args, note)]
+    compile_hook("spec.usdts[0]", 1, args, us.selectors, macros=policy.spec.selectors_macros,
+                 set_arg=_set_checker(note, used))  # fmt: skip
+    assert used

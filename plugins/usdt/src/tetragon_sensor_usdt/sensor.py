@@ -22,7 +22,6 @@ from tetragon_core.sdk import (
     ResolvedArg,
     SensorContext,
     TracingPolicy,
-    UsdtSpec,
     compile_hook,
     load_hooks,
     probes,
@@ -59,8 +58,12 @@ def spec_rodata(note: list[argspec.UsdtArg], args: list[KProbeArg]) -> bytes:
     return b"".join(argspec.pack(a) for a in slots) + bytes(pick)
 
 
-def _set_checker(note: list[argspec.UsdtArg]) -> Any:
+def _set_checker(note: list[argspec.UsdtArg], used: list[bool]) -> Any:
+    """The compiler's check of a Set action; records in ``used`` that the hook has one (its
+    selectors as compiled, macros expanded), which picks the object with the write helper."""
+
     def check(where: str, index: int, value: int) -> None:
+        used.append(True)
         a = argspec.arg(f"{where}.argIndex", note, index)
         if not a.in_memory:
             raise PolicyError(
@@ -88,10 +91,6 @@ def _attacher(program: str, binary: str, offset: int, semaphore: int) -> Any:
         obj.attach_uprobe(program, binary, offset, ref_ctr_offset=semaphore)
 
     return attach
-
-
-def _has_set(spec: UsdtSpec) -> bool:
-    return any(a.action == "Set" for s in spec.selectors for a in s.match_actions)
 
 
 class UsdtSensor(HookSensor[UsdtInfo]):
@@ -126,15 +125,12 @@ class UsdtSensor(HookSensor[UsdtInfo]):
                 raise PolicyError(path, "a USDT hook needs provider and name")
             binary = resolve_path(f"{path}.path", us.path)
             sites = notes.find_probe(f"{path}.path", binary, us.provider, us.name)
-            # the Set variant (bpf_probe_write_user) only for a hook that uses it
-            with_set = _has_set(us)
-            program = "generic_usdt_set" if with_set else "generic_usdt"
-            obj = ctx.object_path("tetragon_sensor_usdt", f"bpf_{program}.o")
             for site in sites:
                 note = argspec.parse_args(f"{path}.args", site.args)
                 resolved = resolve_args(path, us.args, note)
                 hook_id = self.new_hook_id()
                 ids.append(hook_id)
+                with_set: list[bool] = []
                 compiled = compile_hook(
                     path,
                     hook_id,
@@ -145,8 +141,10 @@ class UsdtSensor(HookSensor[UsdtInfo]):
                     lists=env.lists,
                     mbset_bit=fol.take if fol.available else None,
                     positions={a.index: j for j, a in enumerate(us.args)},
-                    set_arg=_set_checker(note),
+                    set_arg=_set_checker(note, with_set),
                 )
+                # the Set variant (bpf_probe_write_user) only for a hook that uses it
+                program = "generic_usdt_set" if with_set else "generic_usdt"
                 info = UsdtInfo(
                     policy.name, us.path, us.provider, us.name, resolved, us.message, list(us.tags)
                 )
@@ -157,7 +155,7 @@ class UsdtSensor(HookSensor[UsdtInfo]):
                         _attacher(program, binary, site.offset, site.semaphore),
                         on_loaded=self.register(hook_id, info),
                         rodata={".rodata.usdt": spec_rodata(note, us.args)},
-                        object_path=obj,
+                        object_path=ctx.object_path("tetragon_sensor_usdt", f"bpf_{program}.o"),
                     )
                 )
         obj_path = ctx.object_path("tetragon_sensor_usdt", "bpf_generic_usdt.o")
