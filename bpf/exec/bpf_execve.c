@@ -230,8 +230,7 @@ int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_bi
 		if (mb)
 			h->val.mbset |= *mb;
 	}
-	if (bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY))
-		execve_map_error(MAP_STATS_EUPDATE);
+	execve_map_put(&tgid, &h->val, curr != 0);
 
 	off = sizeof(h->ev) + sizeof(h->proc) + off;
 	h->ev.common.size = off;
@@ -264,8 +263,7 @@ int BPF_PROG(tg_fork, struct task_struct *ptask, struct task_struct *child)
 	h->val.nspid = read_nspid(child);
 	if (h->val.nspid == 1)
 		h->val.flags |= EVENT_IN_INIT_TREE;
-	if (bpf_map_update_elem(&execve_map, &tgid, &h->val, BPF_ANY))
-		execve_map_error(MAP_STATS_EUPDATE);
+	execve_map_put(&tgid, &h->val, false);
 
 	msg.common.op = MSG_OP_CLONE;
 	msg.common.size = sizeof(msg);
@@ -295,7 +293,10 @@ int BPF_PROG(tg_exit, struct task_struct *task)
 		return 0;
 	msg.current = v->key;
 	/* deletion decides which thread reports, when the last two exit together */
-	if (bpf_map_delete_elem(&execve_map, &tgid) != 0 || !msg.current.ktime)
+	if (bpf_map_delete_elem(&execve_map, &tgid) != 0)
+		return 0;
+	execve_map_stat(MAP_STATS_COUNT, -1);
+	if (!msg.current.ktime)
 		return 0;
 	msg.common.op = MSG_OP_EXIT;
 	msg.common.size = sizeof(msg);

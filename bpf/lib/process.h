@@ -98,10 +98,12 @@ struct {
 	__type(value, __u64);
 } tg_mbset_paths SEC(".maps");
 
-/* Update/delete failures of execve_map (full map, …), as Tetragon's execve_map_stats. */
+/* Update/delete failures of execve_map (full map, …) and its entries (inserts minus deletes,
+ * summed over CPUs: one CPU's slot can go below zero), as Tetragon's execve_map_stats. */
 #define MAP_STATS_EUPDATE 0
 #define MAP_STATS_EDELETE 1
-#define MAP_STATS_MAX 2
+#define MAP_STATS_COUNT 2
+#define MAP_STATS_MAX 3
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -110,12 +112,29 @@ struct {
 	__type(value, __u64);
 } execve_map_stats SEC(".maps");
 
-static __always_inline void execve_map_error(__u32 which)
+static __always_inline void execve_map_stat(__u32 which, __s64 by)
 {
 	__u64 *v = bpf_map_lookup_elem(&execve_map_stats, &which);
 
 	if (v)
-		__sync_fetch_and_add(v, 1);
+		__sync_fetch_and_add(v, by);
+}
+
+static __always_inline void execve_map_error(__u32 which)
+{
+	execve_map_stat(which, 1);
+}
+
+/* Write tgid's entry: replace the one the caller found (``exists``), else insert and count a
+ * new entry (tetragon_map_entries); an insert that races with another falls back to replace. */
+static __always_inline void execve_map_put(__u32 *tgid, struct execve_map_value *val, bool exists)
+{
+	if (!exists && !bpf_map_update_elem(&execve_map, tgid, val, BPF_NOEXIST)) {
+		execve_map_stat(MAP_STATS_COUNT, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&execve_map, tgid, val, BPF_ANY))
+		execve_map_error(MAP_STATS_EUPDATE);
 }
 
 /* 320-byte header, as Tetragon's msg_execve_event. */

@@ -16,7 +16,7 @@ import signal
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from grpclib.server import Server
 
@@ -57,12 +57,16 @@ from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
 from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
+from tetragon_core.progstats import bpf_stats_enabled, register_program_metrics
 from tetragon_core.runtime_metrics import register_runtime_metrics
 from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.policies import PolicySensors
 from tetragon_core.sensors.registry import discover, discover_sections
 from tetragon_core.sensors.startup import BASE_SENSOR, import_sensors
+
+if TYPE_CHECKING:
+    from aioprometheus.service import Service
 
 log = logging.getLogger("tetragon")
 _T = TypeVar("_T")
@@ -226,6 +230,22 @@ class Agent:
             "disable_kprobe_multi": self.cfg.disable_kprobe_multi,
         }
 
+    def _programs(self) -> list[tuple[str, str, str, Any]] | None:
+        """Every loaded object with attached programs: the sensors' own (no policy), then each
+        policy's; None while a policy is being loaded or freed (the scrape keeps its last read)."""
+        out: list[tuple[str, str, str, Any]] = [
+            ("", "", ls.sensor.name, obj) for ls in list(self.loaded) for obj in list(ls.ctx.objects)
+        ]
+        with self.policies.reading() as free:
+            if not free:
+                return None
+            for e in self.policies.list():
+                for sensor, h in zip(dict.fromkeys(e.sensors), e.handles, strict=False):
+                    out += [
+                        (e.policy.namespace, e.policy.name, sensor, o) for o in getattr(h, "objects", tuple)()
+                    ]
+            return out
+
     def _sensor_context(self, shared: SharedMaps, procfs: str) -> SensorContext:
         cfg = self.cfg
         return SensorContext(
@@ -340,7 +360,7 @@ class Agent:
         ring = RingBuffer(ring_size(cfg.rb_size, cfg.rb_size_total, ncpu))
         maps: list[Map] = []
         tasks: list[asyncio.Task[None]] = []
-        metrics_srv: asyncio.Server | None = None
+        metrics_srv: Service | None = None
         reader: RingReader | None = None
         grpc_srv: tuple[Server, Address] | None = None
         hub = EventHub(self.registry, cfg.event_queue_size)
@@ -435,6 +455,12 @@ class Agent:
             )
             self.policies.missing_feature = missing_for_section
             register_policy_metrics(self.registry, self.policies)
+            register_program_metrics(self.registry, self._programs)
+            if cfg.metrics_server and not bpf_stats_enabled():
+                log.info(
+                    "tetragon_overhead_program_* stay 0 while the kernel does not count BPF runs "
+                    "(sysctl kernel.bpf_stats_enabled=1 turns it on)"
+                )
             # the build is read (git) off the loop and off the start-up path
             build = asyncio.ensure_future(asyncio.to_thread(build_info))
             register_build_info(self.registry, lambda: build.result() if build.done() else None)
@@ -483,7 +509,7 @@ class Agent:
             if grpc_srv is not None:
                 await stop_server(*grpc_srv)
             if metrics_srv is not None:
-                metrics_srv.close()
+                await metrics_srv.stop()
             if self.health is not None:
                 await self.health.stop()
             for t in tasks:

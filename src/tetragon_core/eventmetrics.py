@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 #: the configurable workload labels, in Tetragon's order
 WORKLOAD_LABELS = ("namespace", "workload", "pod", "binary")
 
+#: the most series each family keeps (the label-value tuples before ``--metrics-label-filter``);
+#: past it, an event of a new workload counts under the same labels with every workload value
+#: ``OVERFLOW``, so that a host running endless distinct binaries cannot grow them without end
+MAX_SERIES = 16384
+OVERFLOW = "_other"
+_OVERFLOW_WORKLOAD = (OVERFLOW,) * len(WORKLOAD_LABELS)
+
 # (GetEventsResponse field, EventType name), in field-number order
 _FIELDS = (
     ("process_exec", "PROCESS_EXEC"),
@@ -78,8 +85,11 @@ class EventMetrics:
     work whatever the filter (about 0.3 µs per exec or exit event).
     """
 
-    def __init__(self, registry: Registry, labels: Sequence[str] = WORKLOAD_LABELS) -> None:
+    def __init__(
+        self, registry: Registry, labels: Sequence[str] = WORKLOAD_LABELS, max_series: int = MAX_SERIES
+    ) -> None:
         self.labels = tuple(labels)
+        self.max_series = max_series
         keep = tuple(WORKLOAD_LABELS.index(n) for n in self.labels)
         self._events: Counts = {}
         self._policy: Counts = {}
@@ -126,7 +136,12 @@ class EventMetrics:
                 key = (kind, "", "", "", p.binary)
             else:
                 key = (kind, pod.namespace, pod.workload, pod.name, p.binary)
-            counts[key] = get(key, 0) + 1
+            n = get(key)
+            if n is None:
+                if len(counts) >= self.max_series:
+                    key = (kind, *_OVERFLOW_WORKLOAD)
+                n = get(key, 0)
+            counts[key] = n + 1
         return len(events)
 
     def _other(self, event: GetEventsResponse) -> None:
@@ -135,23 +150,25 @@ class EventMetrics:
             if ev is None:
                 continue
             workload = _workload(getattr(ev, "process", None))
-            _bump(self._events, (type_name, *workload))
+            self._bump(self._events, (type_name,), workload)
             policy = getattr(ev, "policy_name", None)
             if policy is not None:
-                _bump(self._policy, (policy, _hook(field, ev), *workload))
+                self._bump(self._policy, (policy, _hook(field, ev)), workload)
                 if field == "process_tracepoint" and ev.subsys == "raw_syscalls" and ev.event == "sys_enter":
-                    _bump(self._syscalls, (syscall_name(ev), *workload))
+                    self._bump(self._syscalls, (syscall_name(ev),), workload)
             return
         plugin = getattr(type(event), "__plugin_field__", None)  # a plugin's event type
         if plugin is not None and (ev := getattr(event, plugin, None)) is not None:
-            _bump(self._events, (event.event_type(), *_workload(getattr(ev, "process", None))))
+            self._bump(self._events, (event.event_type(),), _workload(getattr(ev, "process", None)))
+
+    def _bump(self, counts: Counts, head: tuple[str, ...], workload: tuple[str, ...]) -> None:
+        key = head + workload
+        if key not in counts and len(counts) >= self.max_series:
+            key = head + _OVERFLOW_WORKLOAD
+        counts[key] = counts.get(key, 0) + 1
 
     def close(self, timeout: float | None = None) -> None:
         """Nothing to flush: counters are read at scrape time."""
-
-
-def _bump(counts: Counts, key: tuple[str, ...]) -> None:
-    counts[key] = counts.get(key, 0) + 1
 
 
 def _project(counts: Counts, head: int, keep: tuple[int, ...]) -> dict[tuple[str, ...], float]:

@@ -67,28 +67,14 @@ class Histogram(Metric):
         """The number of observations of one series."""
         return float(sum(self.counts.get(label_values, ())))
 
-    def lines(self) -> list[str]:
-        """The exposition lines: ``_bucket`` (cumulative, ``le``), ``_sum`` and ``_count``."""
-        out: list[str] = []
-        for lv in sorted(self.counts):
-            base = [f'{k}="{_esc(x)}"' for k, x in zip(self.labels, lv, strict=True)]
-            total = 0
-            for bound, c in zip((*self.buckets, float("inf")), self.counts[lv], strict=True):
-                total += c
-                le = "+Inf" if bound == float("inf") else _num(bound)
-                inner = ",".join([*base, 'le="' + le + '"'])
-                out.append(f"{self.name}_bucket{{{inner}}} {total}")
-            sel = f"{{{','.join(base)}}}" if base else ""
-            out.append(f"{self.name}_sum{sel} {_num(self.sums[lv])}")
-            out.append(f"{self.name}_count{sel} {total}")
-        return out
-
 
 class Registry:
     """All metric families of one agent."""
 
     def __init__(self) -> None:
         self._metrics: dict[str, Metric] = {}
+        #: scrapes begun: collectors that read several families at once read once per scrape
+        self.scrapes = 0
 
     def counter(
         self,
@@ -149,26 +135,7 @@ class Registry:
         return self._metrics[name]
 
     def exposition(self) -> str:
-        """The Prometheus text format of every family."""
-        out: list[str] = []
-        for m in self:
-            out.append(f"# HELP {m.name} {m.help}")
-            out.append(f"# TYPE {m.name} {m.kind}")
-            if isinstance(m, Histogram):
-                out.extend(m.lines())
-                continue
-            for lv, v in sorted(m.samples().items()):
-                if m.labels:
-                    inner = ",".join(f'{k}="{_esc(x)}"' for k, x in zip(m.labels, lv, strict=True))
-                    out.append(f"{m.name}{{{inner}}} {_num(v)}")
-                else:
-                    out.append(f"{m.name} {_num(v)}")
-        return "\n".join(out) + "\n"
+        """The Prometheus text format of every family, as ``--metrics-server`` serves it."""
+        from tetragon_core.metrics_prom import PromMirror  # aioprometheus only where it renders
 
-
-def _esc(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
+        return PromMirror(self).render()[0].decode()

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from tetragon_core import __version__
 from tetragon_core.grpc.info import BuildInfo
 from tetragon_core.metrics import Registry
+from tetragon_core.sensors.retmerge import merge_families
 
-__all__ = ["UNBUILT", "register_build_info", "register_unbuilt"]
+__all__ = ["SENSOR_FAMILIES", "UNBUILT", "register_build_info", "register_unbuilt"]
 
 #: (name, kind, help, labels) of the families whose feature is not built yet
 UNBUILT: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -33,6 +34,18 @@ UNBUILT: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      ("event",)),
     ("tetragon_enforcer_missed_notifications_total", "counter",
      "The number of missed notifications by the enforcer.", ("policy", "reason", "info")),
+    ("tetragon_data_event_size", "histogram", "The size of received data events.", ("op",)),
+)  # fmt: skip
+
+#: data event sizes' buckets, as upstream's (powers of two from 32 bytes)
+DATA_EVENT_SIZE_BUCKETS = tuple(float(2**i) for i in range(5, 16))
+
+#: families of policy sensors that load only with a policy needing them (the loader sensor),
+#: registered at start, at zero, so that dashboards find them before; the sensor's own
+#: registration must agree (the registry refuses other labels; a unit test holds the help)
+SENSOR_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("tetragon_process_loader_stats", "counter", "Process Loader event statistics. For internal use only.",
+     ("count",)),
 )  # fmt: skip
 
 
@@ -56,6 +69,10 @@ def register_build_info(registry: Registry, info: Callable[[], BuildInfo | None]
 
 
 def register_unbuilt(registry: Registry) -> None:
-    """The families of :data:`UNBUILT`, empty."""
-    for name, kind, help_text, labels in UNBUILT:
-        (registry.counter if kind == "counter" else registry.gauge)(name, help_text, labels)
+    """The families of :data:`UNBUILT` and :data:`SENSOR_FAMILIES`, empty, and the merge counters."""
+    for name, kind, help_text, labels in (*UNBUILT, *SENSOR_FAMILIES):
+        if kind == "histogram":
+            registry.histogram(name, help_text, labels, DATA_EVENT_SIZE_BUCKETS)
+        else:
+            (registry.counter if kind == "counter" else registry.gauge)(name, help_text, labels)
+    merge_families(registry)

@@ -73,14 +73,14 @@ class Observer:
         #: called with (sensor, exception) when a sensor's decoder raises
         self.on_decode_error: Callable[[str, BaseException], None] | None = None
         # --enable-msg-handling-latency: each record's decode + handling time, per op code
-        self._latency: Histogram | None = None
-        if handling_latency:
-            self._latency = registry.histogram(
-                "tetragon_handling_latency",
-                "The latency of handling messages in us.",
-                ("op",),
-                LATENCY_BUCKETS_US,
-            )
+        # (registered either way, as upstream does, so that dashboards find the family)
+        latency = registry.histogram(
+            "tetragon_handling_latency",
+            "The latency of handling messages in us.",
+            ("op",),
+            LATENCY_BUCKETS_US,
+        )
+        self._latency: Histogram | None = latency if handling_latency else None
         registry.counter(
             "tetragon_observer_ringbuf_events_lost_total",
             "Number of ring buffer events lost.",
@@ -251,6 +251,11 @@ class RingReader:
                 "tetragon_observer_ringbuf_events_received_total",
                 "Number of ring buffer events received.",
                 collect=lambda: {(): float(self.ring.received)},
+            )
+            registry.counter(
+                "tetragon_observer_ringbuf_errors_total",
+                "Number of errors when reading Tetragon ring buffer.",
+                collect=lambda: {(): float(getattr(self.ring, "errors", 0))},
             )
             registry.counter(
                 "tetragon_observer_ringbuf_queue_events_received_total",

@@ -33,6 +33,7 @@ from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from tests.kernel.conftest import TETRAGON, RunningAgent, execs, exits, free_port
+from tests.promtext import families, samples
 from tetragon_core.agent import Agent
 from tetragon_core.bpf._libbpf import num_possible_cpus
 from tetragon_core.bpf.ringbuf import ring_size
@@ -74,12 +75,7 @@ class Flags:
         return urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/metrics", timeout=5).read().decode()
 
     def metric(self, name: str) -> list[tuple[dict[str, str], float]]:
-        out = []
-        for line in self.metrics().splitlines():
-            if line.startswith((name + "{", name + " ")):
-                head, value = line.rsplit(" ", 1)
-                out.append((dict(re.findall(r'(\w+)="([^"]*)"', head)), float(value)))
-        return out
+        return [(dict(labels), v) for (n, labels), v in samples(self.metrics()).items() if n == name]
 
     def tetra(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -453,17 +449,23 @@ def metrics_server(f: Flags) -> None:
     port = free_port()
     f.start("--metrics-server", f"127.0.0.1:{port}")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    assert "tetragon_events_total" in body
+    fams = families(body)
+    assert "tetragon_events_total" in fams
     # counters are counters, computed at scrape or not; the families of later features are there
-    assert "# TYPE tetragon_msg_op_total counter" in body
-    assert "# TYPE tetragon_policyfilter_operations_total counter" in body
-    assert "# TYPE process_cpu_seconds_total counter" in body and "python_info{" in body
+    for name in (
+        "tetragon_msg_op_total",
+        "tetragon_policyfilter_operations_total",
+        "process_cpu_seconds_total",
+    ):
+        assert fams[name].type == "counter", name
+    assert fams["python_info"].samples
     deadline = time.monotonic() + 30  # the build is read by git off the start-up path
-    while "tetragon_build_info{" not in body:
+    while not families(body)["tetragon_build_info"].samples:
         assert time.monotonic() < deadline, body[-2000:]
         time.sleep(0.2)
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    assert 'version="0.1.0"} 1' in next(x for x in body.splitlines() if x.startswith("tetragon_build_info{"))
+    (info,) = families(body)["tetragon_build_info"].samples
+    assert info.labels["version"] == "0.1.0" and info.value == 1
 
 
 def process_cache_gc_interval(f: Flags) -> None:

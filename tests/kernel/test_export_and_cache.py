@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 
 from tests.kernel.conftest import execs, exits
+from tests.promtext import samples
 
 
 def _free_port() -> int:
@@ -19,10 +20,9 @@ def _free_port() -> int:
 
 def _metric(port: int, name: str) -> float:
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"metric {name} not exposed:\n{body[:2000]}")
+    got = [v for (n, _), v in samples(body).items() if n == name]
+    assert got, f"metric {name} not exposed:\n{body[:2000]}"
+    return got[0]
 
 
 def test_process_cache_honours_its_size_bound(start_agent) -> None:

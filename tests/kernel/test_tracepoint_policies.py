@@ -199,7 +199,7 @@ def test_openat_prefix_only_the_match_leaves_the_kernel(start_agent, tmp_path: P
         mport, "tetragon_tracingpolicy_kernel_events_total", policy="openat-prefix", outcome="filtered"
     )
     assert filtered >= 1
-    runs = metric(mport, "tetragon_overhead_program_runs_total", policy="openat-prefix")
+    runs = metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="openat-prefix", outcome="runs")
     assert runs >= filtered + 1
 
 
@@ -357,11 +357,15 @@ def test_disable_enable_delete(start_agent, tmp_path: Path) -> None:
     opened(1)
     assert tetra("tp", "disable", "lifecycle").returncode == 0
     assert tetra.policies()["lifecycle"]["state"] == "TP_STATE_DISABLED"
-    runs = metric(mport, "tetragon_overhead_program_runs_total", policy="lifecycle")
+    runs = metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="lifecycle", outcome="runs")
     subprocess.run(["/bin/cat", str(f)], check=True, capture_output=True)
     time.sleep(1.0)
     assert len(tps(agent.events(), "lifecycle")) == 1
-    assert metric(mport, "tetragon_overhead_program_runs_total", policy="lifecycle") == runs  # detached
+    # detached: no more runs
+    assert (
+        metric(mport, "tetragon_tracingpolicy_kernel_events_total", policy="lifecycle", outcome="runs")
+        == runs
+    )
     assert tetra("tp", "enable", "lifecycle").returncode == 0
     opened(2)
     # the sensor RPCs act on the policies a policy sensor serves

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from tests.unit import samples, samples_tracing
-from tetragon_core.eventmetrics import EventMetrics, label_filter
+from tetragon_core.eventmetrics import OVERFLOW, EventMetrics, label_filter
 from tetragon_core.events import KprobeArgument, ProcessTracepoint
 from tetragon_core.metrics import Registry
 
@@ -72,3 +72,23 @@ def test_the_label_filter_keeps_known_labels_in_order(
     assert reg["tetragon_events_total"].labels == ("type", *kept)
     ((key, value),) = reg["tetragon_events_total"].samples().items()
     assert len(key) == 1 + len(kept) and value == 1
+
+
+def test_series_are_bounded_and_the_rest_counts_under_other() -> None:
+    reg = Registry()
+    m = EventMetrics(reg, ("binary",), max_series=3)
+    evs = []
+    for i in range(5):
+        ev = samples.exit_status()
+        ev.process_exit.process.binary = f"/tmp/bin-{i}"  # type: ignore[union-attr]
+        evs.append(ev)
+    m.submit_many(evs)
+    m.submit(samples_tracing.kprobe_write())  # the general path: a new series past the bound too
+    series = reg["tetragon_events_total"].samples()
+    assert series == {
+        ("PROCESS_EXIT", "/tmp/bin-0"): 1,
+        ("PROCESS_EXIT", "/tmp/bin-1"): 1,
+        ("PROCESS_EXIT", "/tmp/bin-2"): 1,
+        ("PROCESS_EXIT", OVERFLOW): 2,
+        ("PROCESS_KPROBE", OVERFLOW): 1,
+    }

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.promtext import families, value
 from tetragon_core.grpc.info import BuildInfo
 from tetragon_core.metrics import Registry
-from tetragon_core.metrics_families import UNBUILT, register_build_info, register_unbuilt
+from tetragon_core.metrics_families import SENSOR_FAMILIES, UNBUILT, register_build_info, register_unbuilt
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_c4a706bb3b8a89d1.txt"
 
@@ -56,8 +57,22 @@ def test_build_info() -> None:
     info.append(BuildInfo("python3.11.7", "abc123", "2026-12-03T10:00:00Z", "false"))
     assert set(reg["tetragon_build_info"].labels) == seed["tetragon_build_info"][1]
     text = reg.exposition()
-    assert "# TYPE tetragon_build_info gauge" in text
-    assert (
-        'tetragon_build_info{commit="abc123",go_version="python3.11.7",modified="false",'
-        'time="2026-12-03T10:00:00Z",version="0.1.0"} 1'
-    ) in text
+    assert families(text)["tetragon_build_info"].type == "gauge"
+    labels = {"commit": "abc123", "go_version": "python3.11.7", "modified": "false"}
+    assert value(text, "tetragon_build_info", **labels, time="2026-12-03T10:00:00Z", version="0.1.0") == 1
+
+
+def test_sensor_families_agree_with_their_sensors() -> None:
+    """The loader sensor's family, registered by the core at start, is the one the sensor
+    registers when it loads (the registry would refuse other labels; the help is held here)."""
+    from tetragon_sensor_loader.decode import LoaderDecoder
+
+    seed = seed_families()
+    reg = Registry()
+    register_unbuilt(reg)
+    before = {name: reg[name].help for name, *_ in SENSOR_FAMILIES}
+    LoaderDecoder(reg)
+    for name, _kind, help_text, labels in SENSOR_FAMILIES:
+        assert reg[name].help == before[name] == help_text and (help_text, set(labels)) == seed[name], name
+    for name in ("tetragon_generic_kprobe_merge_ok_total", "tetragon_generic_kprobe_merge_errors_total"):
+        assert reg[name].help == seed[name][0] and set(reg[name].labels) == seed[name][1], name

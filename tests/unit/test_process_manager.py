@@ -493,3 +493,20 @@ def test_events_share_the_cached_struct() -> None:
     e = m.cache.peek(eid(430, 1000))
     assert e is not None and e.process is p
     assert isinstance(p, Process)
+
+
+def test_an_event_sent_without_its_process_is_counted() -> None:
+    reg = Registry()
+    ec = EventCache(retries=2, registry=reg)
+    m, _ = manager(event_cache=ec, registry=reg)
+    m.handle_exec(exec_msg(350, 500))
+    assert m.handle_exit(exit_msg(ExecKey(351, 1000))) is None  # its exec never comes
+    assert ec.retry_tick() == []
+    assert reg["tetragon_events_missing_process_info_total"].get() == 0  # still waiting
+    ec.retry_tick()
+    assert reg["tetragon_event_cache_fetch_failures_total"].get("PROCESS_EXIT", "process_info") == 1
+    assert reg["tetragon_events_missing_process_info_total"].get() == 1
+    # at shutdown, what still waits for its process is sent without it, and counted the same
+    assert m.handle_exit(exit_msg(ExecKey(352, 1000))) is None
+    ec.flush()
+    assert reg["tetragon_events_missing_process_info_total"].get() == 2

@@ -7,6 +7,7 @@ import os
 import resource
 import time
 
+from tests.promtext import families
 from tetragon_core.metrics import Registry
 from tetragon_core.runtime_metrics import register_runtime_metrics
 
@@ -35,7 +36,7 @@ def test_process_families_read_this_process() -> None:
     assert 0 < time.time() - started < 24 * 3600  # started today, in the past
     assert _value(reg, "process_virtual_memory_bytes") > _value(reg, "process_resident_memory_bytes")
     text = reg.exposition()
-    assert "# TYPE process_cpu_seconds_total counter" in text
+    assert families(text)["process_cpu_seconds_total"].type == "counter"
 
 
 def test_python_families() -> None:

@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import errno as _errno
 import os
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -509,3 +510,27 @@ def num_possible_cpus() -> int:
     if n < 0:
         raise BpfError(f"cannot read possible CPUs: {errmsg(-n)}", -n)
     return int(n)
+
+
+_prog_get_info = _fn("bpf_obj_get_info_by_fd", c_int, c_int, c_void_p, ctypes.POINTER(ctypes.c_uint32))
+# struct bpf_prog_info (232 bytes on 6.x): the run statistics sit at bytes 192..216
+_PROG_INFO_SIZE = 232
+_PROG_STATS = struct.Struct("<QQQ")  # run_time_ns, run_cnt, recursion_misses
+_PROG_STATS_OFF = 192
+
+
+def prog_stats(prog_fd: int) -> tuple[int, int, int]:
+    """(run_time_ns, run_cnt, recursion_misses) of a loaded program (BPF_OBJ_GET_INFO_BY_FD).
+
+    The kernel counts runs and time only while BPF statistics are enabled (the
+    ``kernel.bpf_stats_enabled`` sysctl, or a BPF_ENABLE_STATS descriptor held open); missed
+    runs (recursion) are always counted. A kernel whose struct is shorter returns zeros."""
+    buf = ctypes.create_string_buffer(_PROG_INFO_SIZE)
+    n = ctypes.c_uint32(_PROG_INFO_SIZE)
+    rc = _prog_get_info(prog_fd, ctypes.cast(buf, c_void_p), ctypes.byref(n))
+    if rc < 0:
+        raise BpfError(f"BPF_OBJ_GET_INFO_BY_FD failed: {errmsg(-rc)}", -rc)
+    if n.value < _PROG_STATS_OFF + _PROG_STATS.size:
+        return (0, 0, 0)
+    run_ns, count, misses = _PROG_STATS.unpack_from(buf.raw, _PROG_STATS_OFF)
+    return int(run_ns), int(count), int(misses)

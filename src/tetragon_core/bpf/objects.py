@@ -191,6 +191,17 @@ class BpfObject:
     def program_fd(self, name: str) -> int:
         return lb.program_fd(self._program(name))
 
+    def attached(self) -> list[tuple[str, str, str, int]]:
+        """(program, attach point, ELF section, program fd) of every attached program; the attach
+        point is the link's target without its kind (``syscalls/sys_enter_openat``)."""
+        out = []
+        for link in self.links:
+            p = self._program(link.program)
+            out.append(
+                (link.program, link.section.partition("/")[2], lb.program_section(p), lb.program_fd(p))
+            )
+        return out
+
     def pin_links(self, directory: str) -> None:
         """Pin every link under ``directory`` so the programs outlive the agent."""
         os.makedirs(directory, exist_ok=True)

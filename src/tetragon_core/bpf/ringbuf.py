@@ -56,6 +56,8 @@ class RingBuffer:
         self._data = whole[PAGE_SIZE:]
         self._u32 = self._data.cast("I")
         self.received = 0
+        #: corrupt record headers met (a length past the ring); each skips what was pending
+        self.errors = 0
 
     @property
     def fd(self) -> int:
@@ -85,6 +87,12 @@ class RingBuffer:
             if hdr & _BUSY:
                 break
             length = hdr & _LEN_MASK
+            if length > self.size - 8:
+                # Only a kernel bug writes this; no later header can be trusted. Skip to the
+                # producer (the kernel's next records start clean) and count it.
+                self.errors += 1
+                cons = self._prod[0]
+                break
             if not hdr & _DISCARD:
                 append(bytes(data[off + 8 : off + 8 + length]))
                 n += 1

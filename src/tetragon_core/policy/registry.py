@@ -9,10 +9,11 @@ A failure of one policy never touches another.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -247,6 +248,17 @@ class PolicyRegistry:
     def domains(self) -> list[str]:
         """The domains of the registered policies, sorted (upstream's list is dynamic too)."""
         return sorted({e.domain for e in self._entries.values()})
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[bool]:
+        """Hold the lock if it is free now and yield whether it was: a scrape on the event loop
+        must not wait for a policy load, nor read objects a delete is freeing."""
+        got = self._lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                self._lock.release()
 
     def list(self) -> list[PolicyEntry]:
         """Every entry by id; lock-free (a copy), so the event loop never waits on a load."""

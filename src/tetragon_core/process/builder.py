@@ -31,7 +31,7 @@ from tetragon_core.process.caps import (
 )
 from tetragon_core.process.containers import ContainerRegistry
 from tetragon_core.process.execid import ExecIds
-from tetragon_core.process.flags import IN_INIT_TREE, PROCFS, decode_flags
+from tetragon_core.process.flags import IN_INIT_TREE, PROCFS, FlagCounts, decode_flags
 from tetragon_core.process.messages import CloneMessage, Creds, ExecMessage
 from tetragon_core.process.namespaces import NS_NAMES, NamespaceResolver
 from tetragon_core.process.userdb import UserDB
@@ -65,6 +65,7 @@ class ProcessBuilder:
         "_creds_memo",
         "_debug",
         "_errors",
+        "_flag_counts",
         "_ids",
         "_ns",
         "_redact",
@@ -104,6 +105,7 @@ class ProcessBuilder:
         self._errors = registry.counter(
             "tetragon_errors_total", "The total number of Tetragon errors. For internal use only.", ("type",)
         )
+        self._flag_counts = FlagCounts(registry)
         self._debug = registry.counter(
             "tetragon_debug_events_total",
             "The total number of Tetragon debug events. For internal use only.",
@@ -118,6 +120,7 @@ class ProcessBuilder:
     def exec_process(self, msg: ExecMessage, parent_exec_id: str, start_time: str) -> Process:
         """The Process of the image ``msg`` describes, child of ``parent_exec_id``."""
         flags = msg.flags
+        self._flag_counts.count(flags)
         cwd = msg.cwd
         filename = msg.filename
         creds = msg.creds

@@ -63,6 +63,16 @@ class EventCache:
             "Number of failed fetches from the event cache. These won't be retried.",
             ("event_type", "entry_type"),
         )
+        self._missing_process = reg.counter(
+            "tetragon_events_missing_process_info_total", "Number of events missing process info."
+        )
+        # Upstream counts events cached without a process pid; an event here is parked for its
+        # pid by construction, so this stays 0 (registered for the dashboards that read it).
+        reg.counter(
+            "tetragon_event_cache_errors_total",
+            "The total of errors encountered while fetching process exec information from the cache.",
+            ("error", "event_type"),
+        )
 
     def __len__(self) -> int:
         return len(self._items)
@@ -86,6 +96,8 @@ class EventCache:
                     keep.append((item, attempts))
                     continue
                 self._failures.inc(item.event_type or "UNDEF", missing)
+                if missing == ENTRY_PROCESS_INFO and item.event_type:
+                    self._missing_process.inc()
             res = item.result()
             if res is not None:
                 out.append(res)
@@ -96,6 +108,8 @@ class EventCache:
         items, self._items = self._items, []
         out = []
         for item, _ in items:
+            if item.event_type and item.retry() == ENTRY_PROCESS_INFO:
+                self._missing_process.inc()  # sent without its process
             res = item.result()
             if res is not None:
                 out.append(res)

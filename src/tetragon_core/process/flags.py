@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from tetragon_core.metrics import Registry
+
 __all__ = [
     "CLONE",
     "COMMON_FLAG_CLONE",
@@ -34,6 +36,7 @@ __all__ = [
     "PROCFS",
     "ROOT_CWD",
     "TRUNC_ARGS",
+    "FlagCounts",
     "decode_flags",
 ]
 
@@ -104,3 +107,30 @@ def decode_flags(flags: int) -> str:
         if len(_memo) < _MEMO_LIMIT:
             _memo[key] = s
     return s
+
+
+class FlagCounts:
+    """``tetragon_flags_total{type}``: how many exec events carried each flag, as upstream counts
+    them. The hot path counts whole bitmasks (one dict slot per exec); a scrape splits them."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._by_mask: dict[int, int] = {}
+        registry.counter(
+            "tetragon_flags_total",
+            "The total number of Tetragon flags. For internal use only.",
+            ("type",),
+            collect=self._collect,
+        )
+
+    def count(self, flags: int) -> None:
+        """Count one exec event's flags."""
+        key = flags & _PRINTED_MASK
+        self._by_mask[key] = self._by_mask.get(key, 0) + 1
+
+    def _collect(self) -> dict[tuple[str, ...], float]:
+        out: dict[tuple[str, ...], float] = {}
+        for mask, n in list(self._by_mask.items()):
+            for bit, name in FLAG_ORDER:
+                if mask & bit:
+                    out[(name,)] = out.get((name,), 0.0) + n
+        return out

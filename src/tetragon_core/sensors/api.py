@@ -125,6 +125,11 @@ class PolicyHandle(abc.ABC):
         """Kernel-side counters (calls, filtered, posted, ...), summed over the hooks."""
         return {}
 
+    def objects(self) -> Sequence[BpfObject]:
+        """The policy's loaded objects, whose programs' run statistics the core exports
+        (``tetragon_overhead_program_*``, ``tetragon_missed_prog_probes_total``)."""
+        return ()
+
 
 class Sensor(abc.ABC):
     """Base class of every sensor plugin.

@@ -126,6 +126,9 @@ class GenericPolicy(PolicyHandle):
     def kernel_memory(self) -> int:
         return sum(h.kernel_memory() for h in self._hooks)
 
+    def objects(self) -> Sequence[BpfObject]:
+        return [h.obj for h in self._hooks]
+
     def stats(self) -> Mapping[str, int]:
         out = dict.fromkeys(STATS, 0)
         for h in self._hooks:

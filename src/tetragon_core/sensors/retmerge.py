@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from tetragon_core.metrics import Registry
+from tetragon_core.metrics import Metric, Registry
 from tetragon_core.process.hooks import HookMessage
 from tetragon_core.sensors.hookdecode import Header
 
@@ -23,25 +23,32 @@ MAX_WAIT_NS = 60_000_000_000
 Key = tuple[int, int, int]
 
 
+def merge_families(reg: Registry) -> tuple[Metric, Metric, Metric]:
+    """Tetragon's merge counters (errors, ok, pushed), shared by every sensor that merges; the
+    core registers them at start, before any such sensor loads."""
+    return (
+        reg.counter(
+            "tetragon_generic_kprobe_merge_errors_total",
+            "The total number of failed attempts to merge a kprobe and kretprobe event.",
+            ("curr_fn", "curr_type", "prev_fn", "prev_type"),
+        ),
+        reg.counter(
+            "tetragon_generic_kprobe_merge_ok_total",
+            "The total number of successful attempts to merge a kprobe and kretprobe event.",
+        ),
+        reg.counter(
+            "tetragon_generic_kprobe_merge_pushed_total", "The total number of pushed events for later merge."
+        ),
+    )
+
+
 class ReturnMerger:
     """The waiting entries of one sensor; ``function`` names a waiting entry's hook (metrics)."""
 
     def __init__(self, registry: Registry | None, function: Callable[[HookMessage], str]) -> None:
         self._pending: OrderedDict[Key, tuple[int, HookMessage]] = OrderedDict()
         self._function = function
-        reg = registry or Registry()
-        self._errors = reg.counter(
-            "tetragon_generic_kprobe_merge_errors_total",
-            "The total number of failed attempts to merge a kprobe and kretprobe event.",
-            ("curr_fn", "curr_type", "prev_fn", "prev_type"),
-        )
-        self._ok = reg.counter(
-            "tetragon_generic_kprobe_merge_ok_total",
-            "The total number of successful attempts to merge a kprobe and kretprobe event.",
-        )
-        self._pushed = reg.counter(
-            "tetragon_generic_kprobe_merge_pushed_total", "The total number of pushed events for later merge."
-        )
+        self._errors, self._ok, self._pushed = merge_families(registry or Registry())
 
     def __len__(self) -> int:
         return len(self._pending)

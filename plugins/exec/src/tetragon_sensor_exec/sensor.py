@@ -51,6 +51,10 @@ def execve_map_value(e: ExecveMapEntry) -> bytes:
     )
 
 
+# execve_map_stats slots (bpf/lib/process.h MAP_STATS_*)
+_EUPDATE, _EDELETE, _COUNT = 0, 1, 2
+
+
 class ExecSensor(Sensor):
     """process_exec / process_exit from sched_process_{fork,exec,exit} (tp_btf)."""
 
@@ -71,21 +75,39 @@ class ExecSensor(Sensor):
         ctx.shared.register(obj.maps["tg_mbset_paths"])  # filled by policies' followChildren
         stats = obj.maps["execve_map_stats"]
 
-        def errors(which: int) -> dict[tuple[str, ...], float]:
+        def stat(which: int) -> int:
+            # signed: the entry count goes below zero on a CPU whose exits outnumber its inserts
             per_cpu = stats.lookup_percpu(struct.pack("<I", which))
-            return {("execve_map",): float(sum(struct.unpack("<Q", v)[0] for v in per_cpu))}
+            return sum(struct.unpack("<q", v)[0] for v in per_cpu)
+
+        def errors(which: int) -> dict[tuple[str, ...], float]:
+            return {("execve_map",): float(stat(which))}
+
+        seeded = self._seeded = [0]  # the procfs walk's inserts, made from here
 
         ctx.registry.counter(
             "tetragon_map_errors_update_total",
             "Number of failed updates per map.",
             ("map",),
-            collect=lambda: errors(0),
+            collect=lambda: errors(_EUPDATE),
         )
         ctx.registry.counter(
             "tetragon_map_errors_delete_total",
             "Number of failed deletes per map.",
             ("map",),
-            collect=lambda: errors(1),
+            collect=lambda: errors(_EDELETE),
+        )
+        ctx.registry.counter(
+            "tetragon_map_errors_total",
+            "The number of errors per map.",
+            ("map",),
+            collect=lambda: {("execve_map",): float(stat(_EUPDATE) + stat(_EDELETE))},
+        )
+        ctx.registry.gauge(
+            "tetragon_map_entries",
+            "The total number of in-use entries per map.",
+            ("map",),
+            collect=lambda: {("execve_map",): float(stat(_COUNT) + seeded[0])},
         )
         ctx.registry.gauge(
             "tetragon_map_capacity",
@@ -105,6 +127,7 @@ class ExecSensor(Sensor):
                     # NOEXIST: an entry the kernel wrote since the walk began is newer than ours;
                     # the <kernel> root (pid 0) is ours alone.
                     emap.update(_KEY.pack(e.pid), execve_map_value(e), BPF_ANY if e.pid == 0 else BPF_NOEXIST)
+                    self._seeded[0] += 1
                 except BpfMapError as err:
                     log.debug("execve_map seed for pid %d skipped: %s", e.pid, err)
         return [ProcfsSnapshot(msgs)]
