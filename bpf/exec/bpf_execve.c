@@ -7,6 +7,7 @@
  */
 #include "path.h"
 #include "process.h"
+#include "rate.h"
 
 #define PATH_READ_MAX 4096
 #define ARGS_READ_MAX 4096
@@ -231,6 +232,10 @@ int BPF_PROG(tg_execve, struct task_struct *task, pid_t old_pid, struct linux_bi
 			h->val.mbset |= *mb;
 	}
 	execve_map_put(&tgid, &h->val, curr != 0);
+	/* --cgroup-rate: the process stays known to the kernel (execve_map), only its event goes */
+	if (!cgroup_rate(h->ev.cgrpid, BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name), h->ev.common.ktime,
+			 RATE_DROP_EXEC))
+		return 0;
 
 	off = sizeof(h->ev) + sizeof(h->proc) + off;
 	h->ev.common.size = off;
@@ -264,6 +269,9 @@ int BPF_PROG(tg_fork, struct task_struct *ptask, struct task_struct *child)
 	if (h->val.nspid == 1)
 		h->val.flags |= EVENT_IN_INIT_TREE;
 	execve_map_put(&tgid, &h->val, false);
+	if (!cgroup_rate(BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id),
+			 BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, name), h->val.key.ktime, RATE_DROP_CLONE))
+		return 0;
 
 	msg.common.op = MSG_OP_CLONE;
 	msg.common.size = sizeof(msg);
@@ -309,5 +317,19 @@ int BPF_PROG(tg_exit, struct task_struct *task)
 		msg.code = BPF_CORE_READ(task, exit_code);
 	msg.tid = tgid;
 	tg_output(&msg, sizeof(msg));
+	return 0;
+}
+
+/* A removed cgroup (v2, the default hierarchy) takes its rate entry with it. */
+SEC("raw_tp/cgroup_rmdir")
+int tg_cgroup_rmdir(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
+	__u64 id;
+
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_map_delete_elem(&cgroup_rate_map, &id);
 	return 0;
 }

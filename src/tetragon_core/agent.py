@@ -25,6 +25,7 @@ from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, Map
 from tetragon_core.bpf.objects import SharedMaps
 from tetragon_core.bpf.ringbuf import RingBuffer, ring_size
+from tetragon_core.cgrouprate import CgroupRate, parse_cgroup_rate
 from tetragon_core.config import AgentConfig
 from tetragon_core.config.agent_config import DEFAULT_SOURCE
 from tetragon_core.eventmetrics import EventMetrics, label_filter
@@ -56,8 +57,14 @@ from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.hooks import HookHandler, HookMessage
 from tetragon_core.process.manager import ProcessManager
-from tetragon_core.process.messages import CloneMessage, ExecMessage, ExitMessage, ProcfsSnapshot
-from tetragon_core.progstats import bpf_stats_enabled, register_program_metrics
+from tetragon_core.process.messages import (
+    CloneMessage,
+    ExecMessage,
+    ExitMessage,
+    ProcfsSnapshot,
+    ThrottleMessage,
+)
+from tetragon_core.progstats import bpf_stats_enabled, loaded_programs, register_program_metrics
 from tetragon_core.runtime_metrics import register_runtime_metrics
 from tetragon_core.sensors.api import Sensor, SensorContext
 from tetragon_core.sensors.faults import SensorFaults
@@ -118,6 +125,9 @@ class Agent:
     _installed: tuple[str, ...] = ()
     _start_sensors: list[Sensor] = field(default_factory=list)
     _redactor: Redactor | None = None
+    _cgroup_rate: tuple[int, int] | None = None
+    #: --cgroup-rate's tracker (THROTTLE_START/STOP), once the exec sensor is loaded
+    throttle: CgroupRate | None = None
     #: the health server while it runs (``--health-server-address``)
     health: HealthServer | None = None
     #: the ring reader while the agent runs
@@ -188,6 +198,8 @@ class Agent:
             CloneMessage: manager.handle_clone,
             ProcfsSnapshot: lambda snap: manager.handle_procfs(snap.messages),
             HookMessage: hooks,
+            # --cgroup-rate: the tracker exists once the exec sensor's rate map does
+            ThrottleMessage: lambda m: self.throttle.check(m) if self.throttle is not None else None,
         }
         unknown = self.registry.counter(
             "tetragon_errors_total", "The total number of Tetragon errors.", ("type",)
@@ -228,23 +240,8 @@ class Agent:
         return {
             "expose_stack_addresses": self.cfg.expose_stack_addresses,
             "disable_kprobe_multi": self.cfg.disable_kprobe_multi,
+            "cgroup_rate": self._cgroup_rate,
         }
-
-    def _programs(self) -> list[tuple[str, str, str, Any]] | None:
-        """Every loaded object with attached programs: the sensors' own (no policy), then each
-        policy's; None while a policy is being loaded or freed (the scrape keeps its last read)."""
-        out: list[tuple[str, str, str, Any]] = [
-            ("", "", ls.sensor.name, obj) for ls in list(self.loaded) for obj in list(ls.ctx.objects)
-        ]
-        with self.policies.reading() as free:
-            if not free:
-                return None
-            for e in self.policies.list():
-                for sensor, h in zip(dict.fromkeys(e.sensors), e.handles, strict=False):
-                    out += [
-                        (e.policy.namespace, e.policy.name, sensor, o) for o in getattr(h, "objects", tuple)()
-                    ]
-            return out
 
     def _sensor_context(self, shared: SharedMaps, procfs: str) -> SensorContext:
         cfg = self.cfg
@@ -334,6 +331,7 @@ class Agent:
             raise ConfigError("--event-queue-size: must be at least 1")
         if cfg.metrics_server:
             parse_address(cfg.metrics_server)
+        self._cgroup_rate = parse_cgroup_rate(cfg.cgroup_rate)
         if cfg.health_server_address:
             parse_grpc_address(cfg.health_server_address, HEALTH_FLAG)
         if cfg.export_filename and os.path.isdir(cfg.export_filename):
@@ -446,6 +444,11 @@ class Agent:
                     dispatch(msg)
                 flush()
             tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
+            if self._cgroup_rate is not None:
+                self.throttle = CgroupRate.for_maps(
+                    shared, self._cgroup_rate, self.node_name, clock.rfc3339, self.registry
+                )
+                tasks.append(asyncio.create_task(self.throttle.run(self._submit), name="cgroup-rate"))
             # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
             self.policies.loader = PolicySensors(
                 lambda: self._sensor_context(shared, procfs),
@@ -455,7 +458,7 @@ class Agent:
             )
             self.policies.missing_feature = missing_for_section
             register_policy_metrics(self.registry, self.policies)
-            register_program_metrics(self.registry, self._programs)
+            register_program_metrics(self.registry, lambda: loaded_programs(self.loaded, self.policies))
             if cfg.metrics_server and not bpf_stats_enabled():
                 log.info(
                     "tetragon_overhead_program_* stay 0 while the kernel does not count BPF runs "
@@ -546,6 +549,10 @@ class Agent:
                 m.close()
             ring.close()
 
+    def _submit(self, events: list[GetEventsResponse]) -> None:
+        for s in self.sinks:
+            s.submit_many(events)
+
     async def _event_cache_loop(self, event_cache: EventCache) -> None:
         interval = max(self.cfg.event_cache_retry_delay, 0.01)
         while True:
@@ -553,8 +560,7 @@ class Agent:
             if len(event_cache):
                 events = event_cache.retry_tick()
                 if events:
-                    for s in self.sinks:
-                        s.submit_many(events)
+                    self._submit(events)
 
     async def _gc_loop(self, cache: ProcessCache) -> None:
         interval = max(self.cfg.process_cache_gc_interval, 0.01)

@@ -17,7 +17,13 @@ from tetragon_core.bpf import _libbpf as lb
 from tetragon_core.exceptions import BpfError
 from tetragon_core.metrics import Registry
 
-__all__ = ["STATS_SYSCTL", "ProgramSource", "bpf_stats_enabled", "register_program_metrics"]
+__all__ = [
+    "STATS_SYSCTL",
+    "ProgramSource",
+    "bpf_stats_enabled",
+    "loaded_programs",
+    "register_program_metrics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,22 @@ class _Snapshot:
                 missed[mkey] = missed.get(mkey, 0.0) + misses
         self.runs, self.seconds, self.missed, self._at = runs, seconds, missed, now
         return self
+
+
+def loaded_programs(loaded: Iterable[Any], policies: Any) -> list[tuple[str, str, str, Any]] | None:
+    """The agent's :data:`ProgramSource`: every loaded sensor's own objects (no policy), then each
+    policy's; None while a policy is being loaded or freed (the scrape keeps its last read)."""
+    out: list[tuple[str, str, str, Any]] = [
+        ("", "", ls.sensor.name, obj) for ls in list(loaded) for obj in list(ls.ctx.objects)
+    ]
+    with policies.reading() as free:
+        if not free:
+            return None
+        for e in policies.list():
+            for sensor, h in zip(dict.fromkeys(e.sensors), e.handles, strict=False):
+                objs: Iterable[Any] = getattr(h, "objects", tuple)()
+                out += [(e.policy.namespace, e.policy.name, sensor, o) for o in objs]
+        return out
 
 
 def register_program_metrics(registry: Registry, source: ProgramSource) -> None:

@@ -16,129 +16,50 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
-import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from grpclib.client import Channel
-from grpclib.exceptions import GRPCError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
-from tests.kernel.conftest import TETRAGON, RunningAgent, execs, exits, free_port
-from tests.promtext import families, samples
+from tests.kernel.conftest import TETRAGON, execs, exits, free_port
+from tests.kernel.flagcases_export import (
+    event_queue_size,
+    export_allowlist,
+    export_denylist,
+    export_file_compress,
+    export_file_max_backups,
+    export_file_max_size_mb,
+    export_file_perm,
+    export_file_rotation_interval,
+    export_filename,
+    export_rate_limit,
+    expose_stack_addresses,
+    field_filters,
+    generate_docs,
+    help_,
+)
+from tests.kernel.flagtools import (
+    OBJECTS,
+    TETRA,
+    TOKEN,
+    Flags,
+    _our_exec,
+    _ours,
+    _wait,
+    attached_programs,
+    serving,
+)
+from tests.promtext import families
 from tetragon_core.agent import Agent
 from tetragon_core.bpf._libbpf import num_possible_cpus
 from tetragon_core.bpf.ringbuf import ring_size
 from tetragon_core.config import parse_agent_args
-
-TETRA = str(Path(sys.executable).with_name("tetra"))
-ROOT = Path(__file__).resolve().parents[2]
-OBJECTS = sorted(ROOT.glob("plugins/*/src/*/bpf/*.o"))
-TOKEN = "flag" + uuid.uuid4().hex[:8]
-
-
-@dataclass
-class Flags:
-    """What a check gets: a way to start agents with a metrics and a gRPC endpoint of their own."""
-
-    tmp: Path
-    start_agent: Callable[..., RunningAgent]
-    mport: int = 0
-    addr: str = ""
-
-    def start(self, *args: str) -> RunningAgent:
-        """Start an agent with ``args`` and wait until it is ready: its health server says
-        SERVING (or, with the health server off, it logged that it runs)."""
-        self.mport, self.addr = free_port(), f"127.0.0.1:{free_port()}"
-        base = ["--metrics-server", f"127.0.0.1:{self.mport}", "--server-address", self.addr]
-        health = 0
-        if "--health-server-address" not in args:
-            health = free_port()
-            base += ["--health-server-address", f"127.0.0.1:{health}"]
-        agent = self.start_agent(*base, *args, ready=False)
-        if health:
-            _wait(lambda: agent.proc.poll() is not None or serving(health), 60, "health SERVING")
-        else:
-            _wait(lambda: agent.proc.poll() is not None or "tetragon running" in agent.stderr.read_text(), 60)
-        assert agent.proc.poll() is None, agent.stderr.read_text()[-3000:]
-        return agent
-
-    def metrics(self) -> str:
-        return urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/metrics", timeout=5).read().decode()
-
-    def metric(self, name: str) -> list[tuple[dict[str, str], float]]:
-        return [(dict(labels), v) for (n, labels), v in samples(self.metrics()).items() if n == name]
-
-    def tetra(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TETRA, "--server-address", self.addr, *args], capture_output=True, text=True, timeout=60
-        )
-
-    def child(self, *argv: str) -> None:
-        """Run a short process of ours, tagged with TOKEN."""
-        subprocess.run([*argv, TOKEN], stdout=subprocess.DEVNULL, check=True, timeout=30)
-
-    def policy(self, name: str, spec: str) -> Path:
-        f = self.tmp / f"{name}.yaml"
-        f.write_text(
-            f"apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: {name}\nspec:\n{spec}"
-        )
-        return f
-
-
-def serving(port: int) -> bool:
-    """Whether the health server on ``port`` reports the agent SERVING."""
-
-    async def check() -> bool:
-        ch = Channel("127.0.0.1", port)
-        try:
-            r = await asyncio.wait_for(HealthStub(ch).Check(HealthCheckRequest(service="liveness")), 2)
-            return bool(r.status == HealthCheckResponse.SERVING)
-        except (TimeoutError, OSError, GRPCError):
-            return False
-        finally:
-            ch.close()
-
-    return asyncio.run(check())
-
-
-def attached_programs() -> set[str]:
-    """Names of the programs that BPF links hold attached now."""
-    links = json.loads(
-        subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True, check=True).stdout
-    )
-    progs = json.loads(
-        subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, check=True).stdout
-    )
-    ids = {lk.get("prog_id") for lk in links}
-    return {p.get("name", "") for p in progs if p.get("id") in ids}
-
-
-def _ours(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in execs(evs) if TOKEN in e["process"].get("arguments", "")]
-
-
-def _wait(pred: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _our_exec(f: Flags, agent: RunningAgent) -> dict[str, Any]:
-    f.child("/bin/true")
-    return _ours(agent.wait_for(lambda e: bool(_ours(e))))[0]
-
-
-# --- the cases, by flag --------------------------------------------------------------------------
 
 
 def bpf_dir(f: Flags) -> None:
@@ -148,12 +69,32 @@ def bpf_dir(f: Flags) -> None:
     pins = Path("/sys/fs/bpf") / d
     try:
         assert sorted(p.name for p in (pins / "execve").iterdir()) == [
+            "tg_cgroup_rmdir_link",
             "tg_execve_link",
             "tg_exit_link",
             "tg_fork_link",
         ]
     finally:
         shutil.rmtree(pins, ignore_errors=True)  # unlinking the pins detaches the programs
+
+
+def cgroup_rate(f: Flags) -> None:
+    # the whole effect (a real cgroup's burst throttled, START/STOP, rmdir) is
+    # tests/kernel/test_cgroup_rate.py; here: the limit reaches the kernel, and a bad one is refused
+    f.start("--cgroup-rate", "1000,1s")
+    out = subprocess.run(
+        ["bpftool", "-j", "map", "dump", "name", "cgroup_rate_opt"],  # names are cut at 15 bytes
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (entry,) = json.loads(out)
+    events, interval = struct.unpack("<QQ", bytes(int(b, 16) for b in entry["value"]))
+    assert (events, interval) == (1000, 1_000_000_000)
+    r = subprocess.run(
+        [TETRAGON, "--cgroup-rate", "1000", "--server-address", ""], capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "--cgroup-rate: '1000' is not <events>,<interval>" in r.stderr, r.stderr
 
 
 def bpf_lib(f: Flags) -> None:
@@ -287,116 +228,6 @@ def _assert(ok: bool) -> None:
     assert ok
 
 
-def event_queue_size(f: Flags) -> None:
-    agent = f.start("--event-queue-size", "1")  # the export's queue holds one event
-    subprocess.run(["sh", "-c", "for i in $(seq 200); do /bin/true; done"], check=True, timeout=60)
-    _wait(lambda: sum(v for _, v in f.metric("tetragon_export_queue_events_dropped_total")) > 0, what="drops")
-    assert agent.proc.poll() is None
-
-
-def export_allowlist(f: Flags) -> None:
-    agent = f.start("--export-allowlist", '{"event_set":["PROCESS_EXIT"]}')
-    f.child("/bin/true")
-    evs = agent.wait_for(lambda e: any(TOKEN in x["process"].get("arguments", "") for x in exits(e)))
-    assert all(set(e) - {"node_name", "time"} == {"process_exit"} for e in evs)
-
-
-def export_denylist(f: Flags) -> None:
-    agent = f.start("--export-denylist", '{"event_set":["PROCESS_EXIT"]}')
-    _our_exec(f, agent)  # its exit is handled before the next child's exec (ring order)
-    subprocess.run(["/bin/echo", "second"], stdout=subprocess.DEVNULL, check=True)
-    evs = agent.wait_for(lambda e: any(x["process"].get("arguments") == "second" for x in execs(e)))
-    assert not exits(evs)
-
-
-def _rotation(f: Flags, *args: str) -> tuple[RunningAgent, list[Path]]:
-    agent = f.start("--export-file-rotation-interval", "1s", *args)
-    for _ in range(4):
-        f.child("/bin/true")
-        time.sleep(1.0)
-    return agent, sorted(agent.export.parent.glob("tetragon-*"))
-
-
-def export_file_compress(f: Flags) -> None:
-    _, backups = _rotation(f, "--export-file-compress")
-    assert backups and all(b.name.endswith(".gz") for b in backups), backups
-
-
-def export_file_max_backups(f: Flags) -> None:
-    _, backups = _rotation(f, "--export-file-max-backups", "1")
-    assert len(backups) == 1, backups
-
-
-def export_file_rotation_interval(f: Flags) -> None:
-    _, backups = _rotation(f)
-    assert len(backups) >= 2 and not any(b.name.endswith(".gz") for b in backups), backups
-
-
-def export_file_max_size_mb(f: Flags) -> None:
-    agent = f.start("--export-file-max-size-mb", "1")
-    subprocess.run(["sh", "-c", "for i in $(seq 1500); do /bin/true; done"], check=True, timeout=120)
-    _wait(lambda: bool(list(agent.export.parent.glob("tetragon-*"))), 60, "a rotation at 1 MB")
-    assert all(p.stat().st_size <= (1 << 20) + 65536 for p in agent.export.parent.glob("tetragon-*"))
-
-
-def export_file_perm(f: Flags) -> None:
-    agent = f.start("--export-file-perm", "640")
-    assert stat.S_IMODE(agent.export.stat().st_mode) == 0o640
-
-
-def export_filename(f: Flags) -> None:
-    other = f.tmp / "elsewhere" / "events.log"
-    agent = f.start("--export-filename", str(other))
-    f.child("/bin/true")
-    _wait(lambda: other.exists() and TOKEN in other.read_text(), what=str(other))
-    assert not agent.export.exists()
-
-
-def export_rate_limit(f: Flags) -> None:
-    agent = f.start("--export-rate-limit", "5")
-    _wait(
-        lambda: sum(v for _, v in f.metric("tetragon_export_ratelimit_events_dropped_total")) > 0,
-        what="drops",
-    )
-    assert 0 < len(agent.events()) <= 5
-
-
-def expose_stack_addresses(f: Flags) -> None:
-    agent = f.start("--expose-stack-addresses")
-    spec = (
-        "  kprobes:\n  - call: sys_getppid\n    syscall: true\n    selectors:\n"
-        f"    - matchBinaries: [{{operator: In, values: [{sys.executable}]}}]\n"
-        "      matchActions: [{action: Post, kernelStackTrace: true}]\n"
-    )
-    assert f.tetra("tp", "add", str(f.policy("stacks", spec))).returncode == 0
-    subprocess.run([sys.executable, "-S", "-c", "import os; os.getppid()"], check=True)
-    evs = agent.wait_for(lambda e: any("process_kprobe" in x for x in e))
-    frames = next(e["process_kprobe"] for e in evs if "process_kprobe" in e)["kernel_stack_trace"]
-    assert frames and all(int(fr["address"]) > 0 for fr in frames), frames  # hidden (0) by default
-
-
-def field_filters(f: Flags) -> None:
-    agent = f.start(
-        "--field-filters",
-        '{"event_set":["PROCESS_EXEC"],"fields":"process.binary,process.arguments","action":"INCLUDE"}',
-    )
-    f.child("/bin/true")
-    evs = agent.wait_for(lambda e: any(TOKEN in x.get("process", {}).get("arguments", "") for x in execs(e)))
-    (ex,) = [x for x in execs(evs) if TOKEN in x["process"].get("arguments", "")]
-    assert ex == {"process": {"binary": "/bin/true", "arguments": TOKEN}}
-
-
-def generate_docs(f: Flags) -> None:
-    r = subprocess.run([TETRAGON, "--generate-docs"], capture_output=True, text=True, timeout=60)
-    doc = yaml.safe_load(r.stdout)
-    assert r.returncode == 0 and len(doc["options"]) == 73 and doc["options"][0]["name"] == "bpf-dir"
-
-
-def help_(f: Flags) -> None:
-    r = subprocess.run([TETRAGON, "--help"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "--rb-queue-size" in r.stdout
-
-
 def health_server_address(f: Flags) -> None:
     port = free_port()
     f.start("--health-server-address", f"127.0.0.1:{port}")  # start() waits for SERVING on liveness
@@ -420,7 +251,7 @@ def keep_sensors_on_exit(f: Flags) -> None:
     try:
         links = list((Path("/sys/fs/bpf") / d / "execve").iterdir())
         names = attached_programs()
-        assert len(links) == 3 and {"tg_execve", "tg_fork", "tg_exit"} <= names
+        assert len(links) == 4 and {"tg_execve", "tg_fork", "tg_exit", "tg_cgroup_rmdir"} <= names
     finally:
         shutil.rmtree(Path("/sys/fs/bpf") / d, ignore_errors=True)
 
@@ -591,6 +422,7 @@ def verbose(f: Flags) -> None:
 CASES: dict[str, Callable[[Flags], None]] = {
     "bpf-dir": bpf_dir,
     "bpf-lib": bpf_lib,
+    "cgroup-rate": cgroup_rate,
     "cluster-name": cluster_name,
     "config-dir": config_dir,
     "debug": debug,

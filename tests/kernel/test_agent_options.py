@@ -14,10 +14,11 @@ def test_keep_sensors_on_exit_then_release_pinned_bpf(start_agent) -> None:
     before = tg_prog_ids()
     a = start_agent("--keep-sensors-on-exit")
     ours = tg_prog_ids() - before
-    assert len(ours) == 3
+    assert len(ours) == 4  # exec, fork, exit, cgroup_rmdir
     assert a.stop() == 0
     pins = Path("/sys/fs/bpf") / f"tetragon-test-{os.getpid()}" / "execve"
-    assert sorted(p.name for p in pins.iterdir()) == ["tg_execve_link", "tg_exit_link", "tg_fork_link"]
+    links = ["tg_cgroup_rmdir_link", "tg_execve_link", "tg_exit_link", "tg_fork_link"]
+    assert sorted(p.name for p in pins.iterdir()) == links
     assert ours <= tg_prog_ids(), "kept programs were unloaded"
 
     # The next agent starts with --release-pinned-bpf (default true): the old programs go away.

@@ -70,6 +70,11 @@ class Map:
     def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
         lb.map_update(self.fd, key, value, flags)
 
+    def update_percpu(self, key: bytes, values: list[bytes], flags: int = BPF_ANY) -> None:
+        """Write each CPU's value of a per-CPU map (one value per possible CPU)."""
+        step = (self.value_size + 7) & ~7
+        self.update(key, b"".join(v.ljust(step, b"\0") for v in values), flags)
+
     def delete(self, key: bytes) -> None:
         lb.map_delete(self.fd, key)
 

@@ -19,7 +19,6 @@ _PROG_SIZE = "BPF program variants are chosen by kernel probing only"
 
 UNSUPPORTED: dict[str, str] = {
     "btf": "loading BTF from a custom file is not built yet",
-    "cgroup-rate": "cgroup rate throttling is not built yet",
     "cpuprofile": _PROFILING,
     "cri-endpoint": "the CRI client is not built in this agent",
     "data-cache-size": "data events (arguments too large for their event, sent apart) are not built yet: "
@@ -55,6 +54,9 @@ EFFECTS: dict[str, str] = {
     "with --release-pinned-bpf)",
     "bpf-lib": "when set, every sensor's BPF object is read from this directory, which must exist and "
     "hold them; unset, each sensor's object comes from its own package",
+    "cgroup-rate": "exec and clone events counted per cgroup and CPU in the kernel (two windows); a "
+    "cgroup over the rate has them dropped there (tetragon_cgroup_rate_events_dropped_total) and "
+    "ProcessThrottle THROTTLE_START / THROTTLE_STOP events tell when; a malformed value is refused",
     "cluster-name": "cluster_name on every event",
     "config-dir": "a drop-in directory (a file per flag), last and strongest of the configuration layers",
     "debug": "logs at debug level",

@@ -116,6 +116,14 @@ class ExitMessage(msgspec.Struct, gc=False):
     tid: int
 
 
+class ThrottleMessage(msgspec.Struct, gc=False):
+    """--cgroup-rate: the kernel throttled cgroup ``cgrpid`` (kernfs name ``name``) at ``ktime``."""
+
+    ktime: int
+    cgrpid: int
+    name: str
+
+
 class ProcfsSnapshot(msgspec.Struct):
     """The processes found in procfs at start-up, parents first; exported as procFS execs."""
 

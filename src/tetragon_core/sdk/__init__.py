@@ -15,7 +15,8 @@ The names, by what they serve:
   :func:`proto_source` (their message as .proto text, for client authors);
 * messages a decoder returns: :class:`ExecMessage`, :class:`ExitMessage`, :class:`CloneMessage`,
   :class:`HookMessage` (an event whose process and parent the core fills from the process
-  cache), :class:`ExecKey`, :class:`Creds`, :class:`ProcfsSnapshot`; op codes ``MSG_OP_*``;
+  cache), :class:`ExecKey`, :class:`Creds`, :class:`ProcfsSnapshot`, :class:`ThrottleMessage` (a cgroup
+  over ``--cgroup-rate``, which the core turns into ProcessThrottle); op codes ``MSG_OP_*``;
 * BPF objects and maps: :class:`BpfObject`, :class:`Map`, ``BPF_ANY``, ``BPF_NOEXIST``;
 * kernel knowledge: ``probes`` (features, probed once), ``btf`` (vmlinux BTF), ``tracefs``
   (tracepoint formats), ``stacks`` (symbolisation);
@@ -43,6 +44,7 @@ from tetragon_core.bpf import btf
 from tetragon_core.bpf.maps import BPF_ANY, BPF_NOEXIST, Map
 from tetragon_core.bpf.objects import BpfObject
 from tetragon_core.bpf.replay import ReplayRing, dump_records, load_records
+from tetragon_core.cgrouprate import MAX_ENTRIES as CGROUP_RATE_MAX_ENTRIES
 from tetragon_core.events import (
     GetEventsResponse,
     KprobeArgument,
@@ -121,12 +123,14 @@ from tetragon_core.process.messages import (
     MSG_OP_GENERIC_KPROBE,
     MSG_OP_GENERIC_LSM,
     MSG_OP_GENERIC_TRACEPOINT,
+    MSG_OP_THROTTLE,
     CloneMessage,
     Creds,
     ExecKey,
     ExecMessage,
     ExitMessage,
     ProcfsSnapshot,
+    ThrottleMessage,
 )
 from tetragon_core.process.procfs import ExecveMapEntry, execve_map_entries, walk_procfs
 from tetragon_core.sensors.api import SDK_VERSION, Decoder, PolicyHandle, Sensor, SensorContext
@@ -163,6 +167,7 @@ def include_dir() -> Path:
 __all__ = [
     "BPF_ANY",
     "BPF_NOEXIST",
+    "CGROUP_RATE_MAX_ENTRIES",
     "HEADER",
     "INTS",
     "MAX_PENDING",
@@ -173,6 +178,7 @@ __all__ = [
     "MSG_OP_GENERIC_KPROBE",
     "MSG_OP_GENERIC_LSM",
     "MSG_OP_GENERIC_TRACEPOINT",
+    "MSG_OP_THROTTLE",
     "MSG_RETURN",
     "MSG_RETURN_FILTERED",
     "OBJECTS",
@@ -249,6 +255,7 @@ __all__ = [
     "SensorError",
     "StackSource",
     "TetragonError",
+    "ThrottleMessage",
     "TracepointSpec",
     "TracingPolicy",
     "UInt32",

@@ -11,6 +11,7 @@ from tetragon_core.sdk import (
     ExecKey,
     ExecMessage,
     ExitMessage,
+    ThrottleMessage,
 )
 
 # msg_execve_event (320) + msg_process (64)
@@ -88,3 +89,17 @@ def decode_exit(rec: bytes) -> ExitMessage:
         raise DecodeError(f"exit record of {len(rec)} bytes is shorter than {_EXIT.size}")
     _op, _fl, _size, ktime, pid, pktime, code, tid = _EXIT.unpack_from(rec)
     return ExitMessage(ktime=ktime, key=ExecKey(pid, pktime), code=code, tid=tid)
+
+
+# struct msg_throttle (bpf/lib/rate.h): header, cgroup id, kernfs name
+_THROTTLE = struct.Struct("<BB2xIQ Q128s")
+
+
+def decode_throttle(rec: bytes) -> ThrottleMessage:
+    """One MSG_OP_THROTTLE record → ThrottleMessage."""
+    if len(rec) < _THROTTLE.size:
+        raise DecodeError(f"throttle record of {len(rec)} bytes is shorter than {_THROTTLE.size}")
+    _op, _fl, _size, ktime, cgrpid, name = _THROTTLE.unpack_from(rec)
+    return ThrottleMessage(
+        ktime=ktime, cgrpid=cgrpid, name=name.split(b"\0", 1)[0].decode("utf-8", "replace")
+    )

@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from tetragon_core.sdk import (
     BPF_ANY,
     BPF_NOEXIST,
+    CGROUP_RATE_MAX_ENTRIES,
     MSG_OP_CLONE,
     MSG_OP_EXECVE,
     MSG_OP_EXIT,
+    MSG_OP_THROTTLE,
     BpfMapError,
     Decoder,
     ExecveMapEntry,
@@ -21,7 +23,7 @@ from tetragon_core.sdk import (
     execve_map_entries,
     walk_procfs,
 )
-from tetragon_sensor_exec.decode import decode_clone, decode_exec, decode_exit
+from tetragon_sensor_exec.decode import decode_clone, decode_exec, decode_exit, decode_throttle
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +63,46 @@ class ExecSensor(Sensor):
     name = "execve"
     sdk_version = 1
     description = "process lifecycle: exec, fork (clone) and exit"
-    ops = (MSG_OP_EXECVE, MSG_OP_EXIT, MSG_OP_CLONE)
+    ops = (MSG_OP_EXECVE, MSG_OP_EXIT, MSG_OP_CLONE, MSG_OP_THROTTLE)
 
     def decoders(self) -> Mapping[int, Decoder]:
-        return {MSG_OP_EXECVE: decode_exec, MSG_OP_EXIT: decode_exit, MSG_OP_CLONE: decode_clone}
+        return {
+            MSG_OP_EXECVE: decode_exec,
+            MSG_OP_EXIT: decode_exit,
+            MSG_OP_CLONE: decode_clone,
+            MSG_OP_THROTTLE: decode_throttle,
+        }
 
     def load(self, ctx: SensorContext) -> None:
         path = ctx.object_path("tetragon_sensor_exec", "bpf_execve.o")
         entries = int(ctx.options.get("execve_map_entries", 32768))
-        obj = ctx.load_object(path, max_entries={"execve_map": entries})
+        # --cgroup-rate: (events, interval ns), or None; the rate map holds one entry while off
+        rate = ctx.options.get("cgroup_rate")
+        obj = ctx.load_object(
+            path,
+            max_entries={"execve_map": entries, "cgroup_rate_map": CGROUP_RATE_MAX_ENTRIES if rate else 1},
+        )
         # Later sensors look processes up in the same map.
         ctx.shared.register(obj.maps["execve_map"])
         ctx.shared.register(obj.maps["tg_mbset_paths"])  # filled by policies' followChildren
+        ctx.shared.register(obj.maps["cgroup_rate_map"])  # the core's throttle tracker reads it
+        if rate:
+            events, interval = rate
+            obj.maps["cgroup_rate_options_map"].update(_KEY.pack(0), struct.pack("<QQ", events, interval))
+        drops = obj.maps["cgroup_rate_drops"]
+
+        def dropped() -> dict[tuple[str, ...], float]:
+            return {
+                (kind,): float(sum(struct.unpack("<Q", v)[0] for v in drops.lookup_percpu(_KEY.pack(i))))
+                for i, kind in enumerate(("exec", "clone"))
+            }
+
+        ctx.registry.counter(
+            "tetragon_cgroup_rate_events_dropped_total",
+            "Exec and clone events the kernel dropped because their cgroup was over --cgroup-rate.",
+            ("event",),
+            collect=dropped,
+        )
         stats = obj.maps["execve_map_stats"]
 
         def stat(which: int) -> int:
