@@ -16,10 +16,13 @@ import signal
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from grpclib.server import Server
+import anyio
+import anyio.to_thread
 
+from tetragon_core.agent_parts import grpc_part, health_part, metrics_part, sinks_part
+from tetragon_core.aggregation import export_admission
 from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, Map
@@ -30,22 +33,21 @@ from tetragon_core.config import AgentConfig
 from tetragon_core.config.agent_config import DEFAULT_SOURCE
 from tetragon_core.eventmetrics import EventMetrics, label_filter
 from tetragon_core.events import GetEventsResponse
-from tetragon_core.exceptions import ConfigError, SensorError, TetragonError, UnsupportedFeatureError
+from tetragon_core.exceptions import ConfigError, SensorError, UnsupportedFeatureError
 from tetragon_core.export.console import ConsoleSink
 from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.pipeline import Transform, build_export_transform
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
-from tetragon_core.grpc.address import Address, parse_address as parse_grpc_address, write_info
+from tetragon_core.grpc.address import parse_address as parse_grpc_address
 from tetragon_core.grpc.health import FLAG as HEALTH_FLAG, HealthServer
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.info import build_info
-from tetragon_core.grpc.server import start_server, stop_server
 from tetragon_core.grpc.stacktree import StackTraceTrees
 from tetragon_core.grpc.state import AgentState, SensorInfo
 from tetragon_core.metrics import Registry
 from tetragon_core.metrics_families import register_build_info, register_unbuilt
-from tetragon_core.metrics_server import parse_address, serve_metrics
+from tetragon_core.metrics_server import parse_address
 from tetragon_core.observer import Observer, RingReader
 from tetragon_core.policy.metrics import register_policy_metrics
 from tetragon_core.policy.registry import PolicyRegistry
@@ -71,12 +73,9 @@ from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.policies import PolicySensors
 from tetragon_core.sensors.registry import discover, discover_sections
 from tetragon_core.sensors.startup import BASE_SENSOR, import_sensors
-
-if TYPE_CHECKING:
-    from aioprometheus.service import Service
+from tetragon_core.supervisor import Part, Supervisor
 
 log = logging.getLogger("tetragon")
-_T = TypeVar("_T")
 
 BPF_FS = "/sys/fs/bpf"
 _CONF = struct.Struct("<QII")  # struct tg_conf
@@ -128,6 +127,8 @@ class Agent:
     _cgroup_rate: tuple[int, int] | None = None
     #: --cgroup-rate's tracker (THROTTLE_START/STOP), once the exec sensor is loaded
     throttle: CgroupRate | None = None
+    #: the task tree of the running agent (ring reader, servers, periodic tasks)
+    supervisor: Supervisor | None = None
     #: the health server while it runs (``--health-server-address``)
     health: HealthServer | None = None
     #: the ring reader while the agent runs
@@ -182,6 +183,7 @@ class Agent:
                     perm=cfg.export_file_perm,
                     rotation_interval=cfg.export_file_rotation_interval,
                     transform=self._export_transform,
+                    aggregation=export_admission(cfg, self.registry),
                 )
             )
         if self.console != "none":
@@ -268,7 +270,7 @@ class Agent:
             ls = LoadedSensor(sensor, ctx)
             self.loaded.append(ls)  # unloaded in teardown whatever happens
             try:
-                await _shielded_thread(sensor.load, ctx)
+                await anyio.to_thread.run_sync(sensor.load, ctx)
                 observer.add_decoders(sensor.name, sensor.decoders())
             except Exception as e:
                 if name == BASE_SENSOR:
@@ -276,7 +278,7 @@ class Agent:
                 self.faults.record(name, "load", e, disabled=True)
                 self.loaded.remove(ls)
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(sensor.unload, ctx)
+                    await anyio.to_thread.run_sync(sensor.unload, ctx)
                 continue
             log.info("sensor %s loaded", sensor.name)
 
@@ -299,13 +301,15 @@ class Agent:
                 rows.append(SensorInfo(n, bool(users), collection))
         return rows
 
-    def _health_probe(self, reader: asyncio.Task[Any]) -> Callable[[], str]:
+    def _health_probe(self, sup: Supervisor) -> Callable[[], str]:
         """What the health server checks (on its own thread): "" when healthy, else why not."""
 
         def probe() -> str:
             if not self.ready.is_set():
                 return "not ready: the sensors are loading or the procfs walk is not done"
-            if reader.done():
+            if sup.restarting:
+                return "restarting: " + "; ".join(f"{n} ({why})" for n, why in sorted(sup.restarting.items()))
+            if "ring-reader" not in sup.running:
                 return "the ring buffer reader has stopped"
             if self.faults.failed:
                 return "sensor failed: " + "; ".join(
@@ -332,6 +336,7 @@ class Agent:
         if cfg.metrics_server:
             parse_address(cfg.metrics_server)
         self._cgroup_rate = parse_cgroup_rate(cfg.cgroup_rate)
+        export_admission(cfg, Registry())  # a bad setting stops the start, naming the flag
         if cfg.health_server_address:
             parse_grpc_address(cfg.health_server_address, HEALTH_FLAG)
         if cfg.export_filename and os.path.isdir(cfg.export_filename):
@@ -345,7 +350,9 @@ class Agent:
         """Load everything, stream events until stopped, then tear down in reverse order."""
         self._check_privileges()
         # imported first: their event types must be known when the export filters are parsed
-        available, self._start_sensors = await asyncio.to_thread(import_sensors, self.sensors, self.faults)
+        available, self._start_sensors = await anyio.to_thread.run_sync(
+            import_sensors, self.sensors, self.faults
+        )
         self._installed = tuple(available)
         self._validate()
         self._install_signals()  # first, so that Ctrl-C during start-up is a clean stop
@@ -357,168 +364,153 @@ class Agent:
         ncpu = _libbpf.num_possible_cpus()
         ring = RingBuffer(ring_size(cfg.rb_size, cfg.rb_size_total, ncpu))
         maps: list[Map] = []
-        tasks: list[asyncio.Task[None]] = []
-        metrics_srv: Service | None = None
         reader: RingReader | None = None
-        grpc_srv: tuple[Server, Address] | None = None
         hub = EventHub(self.registry, cfg.event_queue_size)
+        sup = self.supervisor = Supervisor(self.registry)
         try:
-            conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
-            maps.append(conf)
-            stats = Map.create(BPF_MAP_TYPE_PERCPU_ARRAY, "tg_stats_map", 4, _STATS_VALUE_SIZE, 1)
-            maps.append(stats)
-            # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
-            conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
-            # TrackSock's socket → owner table: one for every hook object (each its own ELF)
-            socktrack = Map.create(BPF_MAP_TYPE_LRU_HASH, "tg_socktrack", 8, 16, SOCKTRACK_ENTRIES)
-            maps.append(socktrack)
-            shared = SharedMaps()
-            for m in (ring.map, conf, stats, socktrack):
-                shared.register(m)
-            procfs = cfg.procfs.rstrip("/") or "/proc"
+            async with sup:
+                conf = Map.create(BPF_MAP_TYPE_ARRAY, "tg_conf_map", 4, _CONF.size, 1)
+                maps.append(conf)
+                stats = Map.create(BPF_MAP_TYPE_PERCPU_ARRAY, "tg_stats_map", 4, _STATS_VALUE_SIZE, 1)
+                maps.append(stats)
+                # Wake the reader early once a quarter of the ring is waiting; otherwise it polls.
+                conf.update(b"\0\0\0\0", _CONF.pack(ring.size // 4, os.getpid(), 0))
+                # TrackSock's socket → owner table: one for every hook object (each its own ELF)
+                socktrack = Map.create(BPF_MAP_TYPE_LRU_HASH, "tg_socktrack", 8, 16, SOCKTRACK_ENTRIES)
+                maps.append(socktrack)
+                shared = SharedMaps()
+                for m in (ring.map, conf, stats, socktrack):
+                    shared.register(m)
+                procfs = cfg.procfs.rstrip("/") or "/proc"
 
-            clock = KtimeClock()
-            cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
-            # Events whose process or parent is not cached yet wait here, as in Tetragon.
-            event_cache = EventCache(cfg.event_cache_retries, registry=self.registry)
-            self._event_cache = event_cache
-            # RuntimeHook's containers (pod info for their processes), and GetStackTraceTree's trees:
-            # both only reachable through the gRPC server.
-            containers = ContainerRegistry() if cfg.server_address else None
-            stack_traces = StackTraceTrees()
-            manager = ProcessManager(
-                cache,
-                self.node_name,
-                clock.rfc3339,
-                enable_process_cred=cfg.enable_process_cred,
-                enable_process_ns=cfg.enable_process_ns,
-                username_metadata=cfg.username_metadata == "unix",
-                registry=self.registry,
-                procfs=procfs,
-                event_cache=event_cache,
-                redact=self._redactor.redact_args if self._redactor is not None else None,
-                containers=containers,
-                cluster_name=cfg.cluster_name,
-            )
-            self.sinks.append(EventMetrics(self.registry, label_filter(cfg.metrics_label_filter)))
-            if cfg.server_address:
-                self.sinks.append(hub)
-                self.sinks.append(stack_traces)
-            try:
-                self._build_sinks()
-            except OSError as e:
-                raise ConfigError(
-                    f"--export-filename: cannot open {cfg.export_filename}: {e.strerror}"
-                ) from e
-            hooks = HookHandler(
-                cache, manager.exec_id, self.node_name, clock.rfc3339, event_cache, cfg.cluster_name
-            )
-            dispatch, flush = self._dispatcher(manager, hooks)
-            observer = Observer(
-                self.registry, dispatch, flush, handling_latency=cfg.enable_msg_handling_latency
-            )
-            observer.set_stats_map(stats)
-            exporters = [s for s in self.sinks if isinstance(s, JsonExporter)]
-            reader = self.reader = RingReader(
-                ring,
-                observer,
-                registry=self.registry,
-                queue_size=cfg.rb_queue_size,
-                backlogged=lambda: any(e.backlogged() for e in exporters) if exporters else False,
-            )
-
-            # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
-            observer.on_decode_error = lambda name, e: self.faults.record(name, "decode", e)
-            await self._load_start_sensors(observer, shared, procfs)
-            # The start-up snapshot is handled before the ring: events since attach wait there,
-            # and their parents are then already in the cache (Tetragon's order).
-            for ls in list(self.loaded):
+                clock = KtimeClock()
+                cache = ProcessCache(cfg.process_cache_size, registry=self.registry)
+                # Events whose process or parent is not cached yet wait here, as in Tetragon.
+                event_cache = EventCache(cfg.event_cache_retries, registry=self.registry)
+                self._event_cache = event_cache
+                # RuntimeHook's containers (pod info for their processes), and GetStackTraceTree's trees:
+                # both only reachable through the gRPC server.
+                containers = ContainerRegistry() if cfg.server_address else None
+                stack_traces = StackTraceTrees()
+                manager = ProcessManager(
+                    cache,
+                    self.node_name,
+                    clock.rfc3339,
+                    enable_process_cred=cfg.enable_process_cred,
+                    enable_process_ns=cfg.enable_process_ns,
+                    username_metadata=cfg.username_metadata == "unix",
+                    registry=self.registry,
+                    procfs=procfs,
+                    event_cache=event_cache,
+                    redact=self._redactor.redact_args if self._redactor is not None else None,
+                    containers=containers,
+                    cluster_name=cfg.cluster_name,
+                )
+                self.sinks.append(EventMetrics(self.registry, label_filter(cfg.metrics_label_filter)))
+                if cfg.server_address:
+                    self.sinks.append(hub)
+                    self.sinks.append(stack_traces)
                 try:
-                    msgs = await _shielded_thread(ls.sensor.initial_messages, ls.ctx)
-                except Exception as e:  # a plugin's start-up snapshot; the base sensor's is needed
-                    if ls.sensor.name == BASE_SENSOR:
-                        raise
-                    self.faults.record(ls.sensor.name, "load", e)
-                    continue
-                for msg in msgs:
-                    dispatch(msg)
-                flush()
-            tasks.append(asyncio.create_task(reader.run(), name="ring-reader"))
-            if self._cgroup_rate is not None:
-                self.throttle = CgroupRate.for_maps(
-                    shared, self._cgroup_rate, self.node_name, clock.rfc3339, self.registry
+                    self._build_sinks()
+                except OSError as e:
+                    raise ConfigError(
+                        f"--export-filename: cannot open {cfg.export_filename}: {e.strerror}"
+                    ) from e
+                hooks = HookHandler(
+                    cache, manager.exec_id, self.node_name, clock.rfc3339, event_cache, cfg.cluster_name
                 )
-                tasks.append(asyncio.create_task(self.throttle.run(self._submit), name="cgroup-rate"))
-            # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
-            self.policies.loader = PolicySensors(
-                lambda: self._sensor_context(shared, procfs),
-                observer.add_decoders,
-                lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
-                faults=self.faults,
-            )
-            self.policies.missing_feature = missing_for_section
-            register_policy_metrics(self.registry, self.policies)
-            register_program_metrics(self.registry, lambda: loaded_programs(self.loaded, self.policies))
-            if cfg.metrics_server and not bpf_stats_enabled():
-                log.info(
-                    "tetragon_overhead_program_* stay 0 while the kernel does not count BPF runs "
-                    "(sysctl kernel.bpf_stats_enabled=1 turns it on)"
+                dispatch, flush = self._dispatcher(manager, hooks)
+                observer = Observer(
+                    self.registry, dispatch, flush, handling_latency=cfg.enable_msg_handling_latency
                 )
-            # the build is read (git) off the loop and off the start-up path
-            build = asyncio.ensure_future(asyncio.to_thread(build_info))
-            register_build_info(self.registry, lambda: build.result() if build.done() else None)
-            register_unbuilt(self.registry)
-            register_runtime_metrics(self.registry)
-            await _shielded_thread(
-                load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
-            )
-            # What start-up built lives as long as the agent: keep it out of every future collection.
-            gc.freeze()
-            tasks.append(asyncio.create_task(self._gc_loop(cache), name="process-cache-gc"))
-            tasks.append(asyncio.create_task(_resync_loop(clock), name="clock-resync"))
-            tasks.append(asyncio.create_task(self._event_cache_loop(event_cache), name="event-cache-retry"))
-            if cfg.metrics_server:
-                metrics_srv = await serve_metrics(self.registry, cfg.metrics_server)
-            if cfg.server_address:
-                state = AgentState(
-                    cache=cache,
-                    policies=self.policies,
-                    containers=containers if containers is not None else ContainerRegistry(),
-                    stack_traces=stack_traces,
-                    config=cfg,
+                observer.set_stats_map(stats)
+                exporters = [s for s in self.sinks if isinstance(s, JsonExporter)]
+                reader = self.reader = RingReader(
+                    ring,
+                    observer,
+                    registry=self.registry,
+                    queue_size=cfg.rb_queue_size,
+                    backlogged=lambda: any(e.backlogged() for e in exporters) if exporters else False,
                 )
-                state.sensors_source = self._sensor_rows
-                grpc_srv = await start_server(cfg.server_address, hub, state)
-                write_info(cfg.server_address)
-                log.info("gRPC server listening on %s", cfg.server_address)
-            if cfg.health_server_address:
-                self.health = HealthServer(self._health_probe(tasks[0]), cfg.health_server_interval)
-                await self.health.start(cfg.health_server_address)
-                tasks.append(asyncio.create_task(self.health.heartbeat(), name="health-heartbeat"))
-                log.info("health server listening on %s", cfg.health_server_address)
-            self.ready.set()
-            if self.health is not None:
-                self.health.refresh()
-            log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
-            stop = asyncio.create_task(self._stop.wait())
-            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            for t in done:
-                exc = None if t is stop or t.cancelled() else t.exception()
-                if exc is not None:
-                    raise TetragonError(f"{t.get_name()} failed: {exc!r}") from exc
+
+                # Loading BPF and walking procfs block; they run in a worker thread, not on the loop.
+                observer.on_decode_error = lambda name, e: self.faults.record(name, "decode", e)
+                await self._load_start_sensors(observer, shared, procfs)
+                # The start-up snapshot is handled before the ring: events since attach wait there,
+                # and their parents are then already in the cache (Tetragon's order).
+                for ls in list(self.loaded):
+                    try:
+                        msgs = await anyio.to_thread.run_sync(ls.sensor.initial_messages, ls.ctx)
+                    except Exception as e:  # a plugin's start-up snapshot; the base sensor's is needed
+                        if ls.sensor.name == BASE_SENSOR:
+                            raise
+                        self.faults.record(ls.sensor.name, "load", e)
+                        continue
+                    for msg in msgs:
+                        dispatch(msg)
+                    flush()
+                await sup.start(Part.loop("ring-reader", reader.run))
+                if self._cgroup_rate is not None:
+                    self.throttle = CgroupRate.for_maps(
+                        shared, self._cgroup_rate, self.node_name, clock.rfc3339, self.registry
+                    )
+                    tracker = self.throttle
+                    await sup.start(Part.loop("cgroup-rate", lambda: tracker.run(self._submit)))
+                # Tetragon's order: policies from the directory, then --tracing-policy, after the sensors.
+                self.policies.loader = PolicySensors(
+                    lambda: self._sensor_context(shared, procfs),
+                    observer.add_decoders,
+                    lambda sensor, ctx: self.loaded.append(LoadedSensor(sensor, ctx)),
+                    faults=self.faults,
+                )
+                self.policies.missing_feature = missing_for_section
+                register_policy_metrics(self.registry, self.policies)
+                register_program_metrics(self.registry, lambda: loaded_programs(self.loaded, self.policies))
+                if cfg.metrics_server and not bpf_stats_enabled():
+                    log.info(
+                        "tetragon_overhead_program_* stay 0 while the kernel does not count BPF runs "
+                        "(sysctl kernel.bpf_stats_enabled=1 turns it on)"
+                    )
+                # the build is read (git) off the loop and off the start-up path
+                build = asyncio.ensure_future(anyio.to_thread.run_sync(build_info))
+                register_build_info(self.registry, lambda: build.result() if build.done() else None)
+                register_unbuilt(self.registry)
+                register_runtime_metrics(self.registry)
+                await anyio.to_thread.run_sync(
+                    load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
+                )
+                # What start-up built lives as long as the agent: keep it out of every future collection.
+                gc.freeze()
+                await sup.start(Part.loop("process-cache-gc", lambda: self._gc_loop(cache)))
+                await sup.start(Part.loop("clock-resync", lambda: _resync_loop(clock)))
+                await sup.start(Part.loop("event-cache-retry", lambda: self._event_cache_loop(event_cache)))
+                await sup.start(sinks_part(self.sinks))
+                if cfg.metrics_server:
+                    await sup.start(metrics_part(self.registry, cfg.metrics_server))
+                if cfg.server_address:
+                    state = AgentState(
+                        cache=cache,
+                        policies=self.policies,
+                        containers=containers if containers is not None else ContainerRegistry(),
+                        stack_traces=stack_traces,
+                        config=cfg,
+                    )
+                    state.sensors_source = self._sensor_rows
+                    await sup.start(grpc_part(cfg.server_address, hub, state, log))
+                if cfg.health_server_address:
+                    self.health = HealthServer(self._health_probe(sup), cfg.health_server_interval)
+                    await sup.start(health_part(self.health, cfg.health_server_address, log))
+                self.ready.set()
+                if self.health is not None:
+                    self.health.refresh()
+                log.info("tetragon running: %d sensors, ring %d KiB", len(self.loaded), ring.size // 1024)
+                # until stopped; a part that fails for good cancels this and raises PartFailed
+                await self._stop.wait()
         finally:
             hub.close()  # streams end; the final drain below runs off the loop
-            if grpc_srv is not None:
-                await stop_server(*grpc_srv)
-            if metrics_srv is not None:
-                await metrics_srv.stop()
-            if self.health is not None:
-                await self.health.stop()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(self._teardown, maps, ring, reader)
+            # every part is cancelled by now: detach, drain and flush in a worker thread
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._teardown, maps, ring, reader)
 
     def _teardown(self, maps: list[Map], ring: RingBuffer, reader: RingReader | None) -> None:
         """Detach first, so that nothing is written after the final drain; then flush the sinks."""
@@ -580,15 +572,3 @@ async def _resync_loop(clock: KtimeClock, interval: float = 10.0) -> None:
     while True:
         await asyncio.sleep(interval)
         clock.resync()
-
-
-async def _shielded_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    """Run ``fn`` in a worker thread; a cancellation waits for it to finish before propagating,
-    so teardown never races a half-done load (closing an object the thread still attaches)."""
-    fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(fut)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await fut
-        raise

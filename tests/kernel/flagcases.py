@@ -29,7 +29,9 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from tests.kernel.conftest import TETRAGON, execs, exits, free_port
 from tests.kernel.flagcases_export import (
+    enable_export_aggregation,
     event_queue_size,
+    export_aggregation_buffer_size,
     export_allowlist,
     export_denylist,
     export_file_compress,
@@ -422,6 +424,8 @@ def verbose(f: Flags) -> None:
 CASES: dict[str, Callable[[Flags], None]] = {
     "bpf-dir": bpf_dir,
     "bpf-lib": bpf_lib,
+    "enable-export-aggregation": enable_export_aggregation,
+    "export-aggregation-buffer-size": export_aggregation_buffer_size,
     "cgroup-rate": cgroup_rate,
     "cluster-name": cluster_name,
     "config-dir": config_dir,

@@ -19,6 +19,35 @@ from tests.kernel.flagtools import (
 )
 
 
+def enable_export_aggregation(f: Flags) -> None:
+    agent = f.start("--enable-export-aggregation")
+    _our_exec(f, agent)  # every event type passes through the aggregation buffer, unaggregated
+    assert f.metric("tetragon_aggregation_events_dropped_total") == []  # none dropped
+    r = subprocess.run(
+        [
+            TETRAGON,
+            "--enable-export-aggregation",
+            "--export-aggregation-buffer-size",
+            "0",
+            "--server-address",
+            "",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "--export-aggregation-buffer-size:" in r.stderr, r.stderr
+
+
+def export_aggregation_buffer_size(f: Flags) -> None:
+    agent = f.start("--enable-export-aggregation", "--export-aggregation-buffer-size", "1")
+    subprocess.run(["sh", "-c", "for i in $(seq 200); do /bin/true; done"], check=True, timeout=60)
+    # a one-event buffer drops what a burst brings at once, and counts it
+    drops = lambda: {d.get("sink"): v for d, v in f.metric("tetragon_aggregation_events_dropped_total")}  # noqa: E731
+    _wait(lambda: drops().get("export", 0) > 0, what="drops")
+    assert agent.proc.poll() is None
+
+
 def event_queue_size(f: Flags) -> None:
     agent = f.start("--event-queue-size", "1")  # the export's queue holds one event
     subprocess.run(["sh", "-c", "for i in $(seq 200); do /bin/true; done"], check=True, timeout=60)

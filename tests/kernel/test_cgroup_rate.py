@@ -78,7 +78,11 @@ def test_a_burst_in_a_cgroup_is_throttled_and_released(start_agent, tmp_path: Pa
         # the shell moves itself into the cgroup, then starts the burst there
         script = f"echo $$ > {cg}/cgroup.procs; i=0; while [ $i -lt {N} ]; do {binary}; i=$((i+1)); done"
         subprocess.run(["/bin/sh", "-c", script], check=True, timeout=120)
-        evs = agent.wait_for(lambda evs: bool(_throttles(evs, "THROTTLE_START", name)))
+        deadline = time.monotonic() + 30
+        while not _throttles(evs := agent.events(), "THROTTLE_START", name):
+            seen = [e["process_throttle"] for e in evs if "process_throttle" in e]
+            assert time.monotonic() < deadline, (f"no THROTTLE_START for {name}", seen, _dropped(port))
+            time.sleep(0.1)
         (start,) = _throttles(evs, "THROTTLE_START", name)
         assert start["node_name"] and start["time"].endswith("Z")
         assert cgid in _rate_map_keys()

@@ -122,7 +122,7 @@ def test_sigterm_detaches_and_removes_pins(start_agent) -> None:
     before = tg_prog_ids()  # another agent on the machine may have its own
     agent = start_agent()
     ours = tg_prog_ids() - before
-    assert len(ours) == 3, ours  # exec, fork, exit
+    assert len(ours) == 4, ours  # exec, fork, exit, cgroup_rmdir
     pins = Path("/sys/fs/bpf") / f"tetragon-test-{os.getpid()}"
     assert agent.stop() == 0
     assert not pins.exists()

@@ -144,6 +144,16 @@ for msg in it:
     assert exit_ev["process_exit"].get("status", 0) == 0
 
 
+def _wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.05)
+
+
 def test_a_client_that_never_reads_loses_events_alone(start_agent) -> None:
     port, mport = _port(), _port()
     addr = f"127.0.0.1:{port}"
@@ -168,6 +178,7 @@ async def main():
         await asyncio.sleep(600)
 asyncio.run(main())
 """
+    _wait_listening(port)  # the gRPC server starts after the start-up snapshot is exported
     stuck = subprocess.Popen([sys.executable, "-c", stuck_code])
     try:
         time.sleep(1.0)

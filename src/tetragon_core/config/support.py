@@ -13,13 +13,19 @@ from .flags import FLAGS
 
 _K8S = "Kubernetes integration is not built in this agent"
 _POLICY_FILTER = "policy filtering (pod/namespace selectors) is not built in this agent"
-_AGGREGATION = "JSON export aggregation is not built in this agent"
 _PROFILING = "Go runtime profiling has no equivalent in this agent"
 _PROG_SIZE = "BPF program variants are chosen by kernel probing only"
+
+#: why a window other than the default is refused (the GetEvents field's refusal says the same)
+AGGREGATION_WINDOW = (
+    "no event type of the API is aggregated (the seed aggregates only process_accept and "
+    "process_connect, which no longer exist), so an aggregation window would act on nothing"
+)
 
 UNSUPPORTED: dict[str, str] = {
     "btf": "loading BTF from a custom file is not built yet",
     "cpuprofile": _PROFILING,
+    "export-aggregation-window-size": AGGREGATION_WINDOW,
     "cri-endpoint": "the CRI client is not built in this agent",
     "data-cache-size": "data events (arguments too large for their event, sent apart) are not built yet: "
     "buffers and strings are read into the event, up to 4096 bytes each",
@@ -28,7 +34,6 @@ UNSUPPORTED: dict[str, str] = {
     "enable-cgtrackerid": "the cgroup tracker id only serves --enable-cgidmap, which is not built",
     "enable-compatibility-syscall64-size-type": "the syscall64 compatibility output is not built",
     "enable-cri": "the CRI client is not built in this agent",
-    "enable-export-aggregation": _AGGREGATION,
     "enable-k8s-api": "Kubernetes API integration is not built in this agent",
     "enable-pod-info": _K8S,
     "enable-policy-filter": _POLICY_FILTER,
@@ -37,8 +42,6 @@ UNSUPPORTED: dict[str, str] = {
     "enable-tracing-policy-crd": "TracingPolicy custom resources are read only through the Kubernetes API "
     "(--enable-k8s-api), which is not built; policies come from --tracing-policy, "
     "--tracing-policy-dir and the gRPC API",
-    "export-aggregation-buffer-size": _AGGREGATION,
-    "export-aggregation-window-size": _AGGREGATION,
     "force-large-progs": _PROG_SIZE,
     "force-small-progs": _PROG_SIZE,
     "gops-address": _PROFILING,
@@ -67,6 +70,13 @@ EFFECTS: dict[str, str] = {
     "enable-pid-set-filter": "pid_set is allowed in --export-allowlist and --export-denylist",
     "enable-process-cred": "process_credentials and binary_properties in exec events",
     "enable-process-ns": "ns (namespace inodes) in process_exec and process_kprobe events",
+    "enable-export-aggregation": "the JSON export goes through an aggregation buffer of "
+    "--export-aggregation-buffer-size events: past it events are dropped and counted "
+    "(tetragon_aggregation_events_dropped_total) instead of pausing the ring reader; no event type "
+    "of the API is aggregated (the seed's only ones, process_accept/connect, no longer exist), so "
+    "each passes through, in order",
+    "export-aggregation-buffer-size": "the JSON export's aggregation buffer, in events (with "
+    "--enable-export-aggregation); 0 is refused",
     "event-cache-retries": "retries of an event whose process or parent is not cached yet, before it "
     "is sent as it is",
     "event-cache-retry-delay": "seconds between those retries",

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from tetragon_core.aggregation import Admission
 from tetragon_core.events import GetEventsResponse, encode_json
 from tetragon_core.export.rotate import RotatingFile
 from tetragon_core.export.timefmt import parse_rfc3339
@@ -62,6 +63,7 @@ class JsonExporter:
         batch_size: int = 1024,
         writer_cls: type[RotatingFile] = RotatingFile,
         transform: Callable[[list[GetEventsResponse]], list[GetEventsResponse]] | None = None,
+        aggregation: Admission | None = None,
     ) -> None:
         """Open the export file and start the writer thread.
 
@@ -85,6 +87,9 @@ class JsonExporter:
         # Export-only filtering (allow/deny lists, field filters, rate limit) runs here, in the
         # writer thread, so it never costs the event loop.
         self._transform = transform
+        # --enable-export-aggregation: the queue is the aggregation buffer; past it events are
+        # dropped and counted, as upstream's aggregator does, instead of pausing the ring reader
+        self._aggregation = aggregation
 
         self._exported = registry.counter("tetragon_events_exported_total", "Total number of events exported")
         self._exported_bytes = registry.counter(
@@ -125,13 +130,20 @@ class JsonExporter:
         return self._accepted - self._done
 
     def backlogged(self) -> bool:
-        """More than half the queue is waiting: the producer should pause rather than drop."""
-        return len(self._queue) > self._queue_size // 2
+        """More than half the queue is waiting: the producer should pause rather than drop
+        (never while aggregating: the aggregation buffer drops instead)."""
+        return self._aggregation is None and len(self._queue) > self._queue_size // 2
+
+    def alive(self) -> bool:
+        """The writer thread runs (or the sink was closed on purpose)."""
+        return self._closed or self._thread.is_alive()
 
     def submit(self, event: GetEventsResponse) -> bool:
         """Queue one event; never blocks. False if it was dropped (queue full or closed)."""
         if self._closed:
             return False
+        if self._aggregation is not None:
+            return self.submit_many([event]) == 1
         if len(self._queue) >= self._queue_size:
             self._dropped.inc()
             return False
@@ -145,11 +157,14 @@ class JsonExporter:
         """Queue several events in order; never blocks. Returns how many were accepted."""
         if self._closed:
             return 0
-        batch = events if isinstance(events, list | tuple) else list(events)
-        room = max(0, self._queue_size - len(self._queue))
-        accepted = batch[:room] if len(batch) > room else batch
-        if len(accepted) < len(batch):
-            self._dropped.inc(by=len(batch) - len(accepted))
+        batch = events if isinstance(events, list) else list(events)
+        if self._aggregation is not None:
+            accepted = self._aggregation.admit(len(self._queue), batch)
+        else:
+            room = max(0, self._queue_size - len(self._queue))
+            accepted = batch[:room] if len(batch) > room else batch
+            if len(accepted) < len(batch):
+                self._dropped.inc(by=len(batch) - len(accepted))
         if accepted:
             self._queue.extend(accepted)
             self._accepted += len(accepted)

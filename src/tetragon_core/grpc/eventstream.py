@@ -19,6 +19,7 @@ from typing import Any
 
 from grpclib.server import Stream
 
+from tetragon_core.aggregation import Admission, Aggregator
 from tetragon_core.api.convert import ConversionError, to_proto
 from tetragon_core.api.wire import event_bytes
 from tetragon_core.events import GetEventsResponse
@@ -75,3 +76,51 @@ async def send_events(
             ev = queue.get_nowait()
         await batch.flush()
         await asyncio.sleep(0)  # let the ring reader (same loop) run between batches
+
+
+async def send_aggregated(
+    stream: Stream[Any, Any],
+    queue: EventQueue,
+    event_filter: EventFilter,
+    fields: Callable[[GetEventsResponse], GetEventsResponse] | None,
+    conversion_errors: Metric,
+    admission: Admission,
+    *,
+    batch_events: int = BATCH_EVENTS,
+) -> None:
+    """A stream with ``aggregation_options``: the filtered events pass through the
+    stream's aggregation buffer (:mod:`tetragon_core.aggregation`) to the wire, in order."""
+    batch = MessageBatch(stream)
+    passes = None if event_filter.passes_everything else event_filter
+
+    async def send(events: list[GetEventsResponse]) -> None:
+        for ev in events:
+            try:
+                msg = event_bytes(ev) if batch.coalescing else to_proto(ev)
+            except ConversionError as e:
+                conversion_errors.inc()
+                log.warning("GetEvents: event not sent: %s", e)
+                continue
+            if batch.coalescing:
+                batch.add_bytes(msg)
+            else:
+                batch.add(msg)
+        await batch.flush()
+        await asyncio.sleep(0)
+
+    agg = Aggregator(admission, send)
+
+    async def pump() -> None:
+        while True:
+            got = [await queue.get()]
+            while len(got) < batch_events and not queue.empty():
+                got.append(queue.get_nowait())
+            kept = [ev for ev in got if passes is None or passes(ev)]
+            agg.push_many([fields(ev) for ev in kept] if fields is not None else kept)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(agg.run())
+            tg.create_task(pump())
+    except BaseExceptionGroup as eg:  # the stream's own error, not a group of one
+        raise eg.exceptions[0] from None

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tetragon_core.aggregation import dropped_metric
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.metrics import Registry
 
@@ -93,6 +94,8 @@ class EventHub:
 
     def __init__(self, registry: Registry, queue_size: int) -> None:
         self._queues: set[EventQueue] = set()
+        #: events aggregating streams dropped, their buffer full
+        self.aggregation_dropped = dropped_metric(registry)
         self.conversion_errors = registry.counter(
             "tetragon_grpc_conversion_errors_total", "Events that could not be converted to protobuf"
         )

@@ -15,12 +15,13 @@ from grpclib.const import Cardinality, Handler
 from grpclib.server import Stream
 
 from tetragon_core import __version__
+from tetragon_core.aggregation import Admission, AggregationOptions
 from tetragon_core.api.tetragon import events_pb2, sensors_pb2, tetragon_pb2
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.fieldfilters import compile_field_filters
 from tetragon_core.filters import EventFilter
 from tetragon_core.grpc.debug import change_sensor, get_debug, list_sensors, set_debug
-from tetragon_core.grpc.eventstream import send_events
+from tetragon_core.grpc.eventstream import send_aggregated, send_events
 from tetragon_core.grpc.hub import EventHub
 from tetragon_core.grpc.info import gather_info
 from tetragon_core.grpc.policies import handle
@@ -56,12 +57,20 @@ class FineGuidanceSensors:
         try:
             event_filter = EventFilter(req.allow_list, req.deny_list) if req is not None else EventFilter()
             fields = compile_field_filters(req.field_filters) if req is not None else None
+            aggregation = None
+            if req is not None and req.HasField("aggregation_options"):
+                opts = AggregationOptions.from_request(req.aggregation_options)
+                aggregation = Admission(opts, self.hub.aggregation_dropped, "getevents")
         except ConfigError as e:
             raise GRPCError(Status.INVALID_ARGUMENT, str(e)) from e
-        # aggregation_options is accepted: upstream passes every event through unaggregated.
         # Several queued events go out per DATA write; one bad event is skipped and counted.
         with self.hub.subscribe() as q:
-            await send_events(stream, q, event_filter, fields or None, self.hub.conversion_errors)
+            if aggregation is not None:
+                await send_aggregated(
+                    stream, q, event_filter, fields or None, self.hub.conversion_errors, aggregation
+                )
+            else:
+                await send_events(stream, q, event_filter, fields or None, self.hub.conversion_errors)
 
     async def get_health(self, stream: Stream[Any, Any]) -> None:
         await stream.recv_message()
