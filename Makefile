@@ -21,7 +21,7 @@ BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(USDT_OBJS) $
 # the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
 SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
-.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags
+.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags docs-metrics
 all: install
 
 install:
@@ -95,6 +95,10 @@ run:
 # docs/flags.md from the agent's own flag tables (a unit test fails when it is stale)
 docs-flags:
 	$(VENV)/bin/tetragon --generate-docs | $(PY) tools/flagdocs.py > docs/flags.md
+
+# docs/metrics.md from the agent's own metric registrations (a unit test fails when it is stale)
+docs-metrics:
+	$(VENV)/bin/tetragon --generate-docs | $(PY) tools/metricdocs.py > docs/metrics.md
 
 bench: install
 	$(PY) bench/run.py

@@ -127,7 +127,8 @@ def _wait_ready(agent: RunningAgent, ready: bool | str) -> None:
             lambda evs: any(e.get("process_exec", {}).get("process", {}).get("pid") == me for e in evs),
             timeout=60,
         )
-    elif ready == "log":
+        ready = "log"  # and its servers listen: they start after the start-up snapshot
+    if ready == "log":
         deadline = time.monotonic() + 60
         while agent.proc.poll() is None and "tetragon running" not in errf.read_text(errors="replace"):
             if time.monotonic() > deadline:

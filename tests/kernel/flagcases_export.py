@@ -151,6 +151,10 @@ def generate_docs(f: Flags) -> None:
     r = subprocess.run([TETRAGON, "--generate-docs"], capture_output=True, text=True, timeout=60)
     doc = yaml.safe_load(r.stdout)
     assert r.returncode == 0 and len(doc["options"]) == 73 and doc["options"][0]["name"] == "bpf-dir"
+    # and the metrics reference, with the families a dashboard needs first
+    families = {m["name"]: m for m in doc["metrics"]}
+    assert families["tetragon_events_total"]["labels"] == ["type", "namespace", "workload", "pod", "binary"]
+    assert families["tetragon_handling_latency"]["type"] == "histogram"
 
 
 def help_(f: Flags) -> None:

@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.kernel.conftest import RunningAgent, free_port
 from tests.promtext import families, samples
 from tests.unit.test_metric_families import seed_families
+from tetragon_core.metrics_docs import metrics_document
 from tetragon_core.progstats import STATS_SYSCTL
 
 N = 20
@@ -118,6 +120,16 @@ def test_every_seed_family_with_counts_that_agree(start_agent, tmp_path: Path, b
         for s in fam.samples:
             got = set(s.labels) - {"le"}
             assert got == labels, (name, got, labels)
+
+    # the reference --generate-docs emits (docs/metrics.md) is what a running agent serves
+    reference = {f["name"]: f for f in metrics_document()}
+    for fam in text_string_to_metric_families(text):
+        name = fam.name if fam.name in reference else fam.name + "_total"
+        assert name in reference, f"{name} is served but missing from the metrics reference"
+        ref = reference[name]
+        assert fam.type == ref["type"], (name, fam.type, ref["type"])
+        for s in fam.samples:
+            assert set(s.labels) - {"le"} == set(ref["labels"]), (name, s.labels, ref["labels"])
 
     # the counts agree with what happened
     exported = [e for e in evs if e.get("process_exec", {}).get("process", {}).get("binary") == str(binary)]

@@ -21,6 +21,7 @@ from tetragon_core.config.docs import flags_markdown
 from tetragon_core.config.support import EFFECTS
 from tetragon_core.config.values import default_value
 from tetragon_core.exceptions import ConfigError
+from tetragon_core.metrics_docs import metrics_markdown
 
 SEED_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "seed"
 
@@ -396,6 +397,9 @@ def test_docs_flags_md_is_generated_from_the_code(capsys: pytest.CaptureFixture[
     doc = yaml.safe_load(capsys.readouterr().out)
     md = Path(__file__).resolve().parents[2] / "docs" / "flags.md"
     assert md.read_text() == flags_markdown(doc), "docs/flags.md is stale: run `make docs-flags`"
+    metrics_md = md.with_name("metrics.md")
+    stale = "docs/metrics.md is stale: run `make docs-metrics`"
+    assert metrics_md.read_text() == metrics_markdown(doc["metrics"]), stale
 
 
 def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str], roots: ConfigRoots) -> None:

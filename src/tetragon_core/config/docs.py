@@ -1,4 +1,5 @@
-"""``tetragon --generate-docs``: the flag reference as YAML, shaped like cobra's doc generator.
+"""``tetragon --generate-docs``: the flag reference as YAML, shaped like cobra's doc generator,
+then (``metrics:``) the metrics reference built from the agent's own registrations.
 
 Each option also carries what this agent does with it (``support``: ``works`` or ``refused``, and
 ``support_note``: the effect, or why a non-default value is refused); cobra's keys come first, so
@@ -20,7 +21,8 @@ USAGE = "tetragon [flags]"
 
 
 def docs_document() -> dict[str, Any]:
-    """The documentation as data: name, synopsis, usage and the options sorted by name."""
+    """The documentation as data: name, synopsis, usage, the options sorted by name, and every
+    metric family (:mod:`tetragon_core.metrics_docs`)."""
     options: list[dict[str, str]] = []
     for flag in sorted(FLAGS, key=lambda f: f.name):
         option = {"name": flag.name}
@@ -29,7 +31,15 @@ def docs_document() -> dict[str, Any]:
         option["usage"] = flag.usage
         option["support"], option["support_note"] = flag_support(flag.name)
         options.append(option)
-    return {"name": PROGRAM, "synopsis": SYNOPSIS, "usage": USAGE, "options": options}
+    from tetragon_core.metrics_docs import metrics_document  # the whole agent: only for the docs
+
+    return {
+        "name": PROGRAM,
+        "synopsis": SYNOPSIS,
+        "usage": USAGE,
+        "options": options,
+        "metrics": metrics_document(),
+    }
 
 
 def generate_docs() -> str:

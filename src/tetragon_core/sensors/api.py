@@ -161,6 +161,11 @@ class Sensor(abc.ABC):
     def load(self, ctx: SensorContext) -> None:
         """Load and attach the sensor's BPF programs (through ``ctx.load_object``)."""
 
+    def describe_metrics(self, registry: Registry) -> None:
+        """Register, at zero, the families :meth:`load` registers (same names, types, labels),
+        without loading anything: the metrics reference (``--generate-docs``) is built from it."""
+        return None
+
     def status(self) -> str:
         """A short note on the sensor's state, shown after its collection in ListSensors (e.g.
         which kernel route it uses); "" for none."""

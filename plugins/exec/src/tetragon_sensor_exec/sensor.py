@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tetragon_core.sdk import (
     BPF_ANY,
@@ -18,6 +18,7 @@ from tetragon_core.sdk import (
     Decoder,
     ExecveMapEntry,
     ProcfsSnapshot,
+    Registry,
     Sensor,
     SensorContext,
     execve_map_entries,
@@ -51,6 +52,25 @@ def execve_map_value(e: ExecveMapEntry) -> bytes:
         path,
         0,  # mbset: set by execs of followChildren binaries
     )
+
+
+Collect = Callable[[], dict[tuple[str, ...], float]]
+
+#: the families this sensor registers: (name, kind, help, labels)
+FAMILIES = (
+    ("tetragon_cgroup_rate_events_dropped_total", "counter",
+     "Exec and clone events the kernel dropped because their cgroup was over --cgroup-rate.", ("event",)),
+    ("tetragon_map_errors_update_total", "counter", "Number of failed updates per map.", ("map",)),
+    ("tetragon_map_errors_delete_total", "counter", "Number of failed deletes per map.", ("map",)),
+    ("tetragon_map_errors_total", "counter", "The number of errors per map.", ("map",)),
+    ("tetragon_map_entries", "gauge", "The total number of in-use entries per map.", ("map",)),
+    ("tetragon_map_capacity", "gauge", "Capacity of a BPF map.", ("map",)),
+)  # fmt: skip
+
+
+def _register(reg: Registry, collect: dict[str, Collect]) -> None:
+    for name, kind, help_text, labels in FAMILIES:
+        (reg.counter if kind == "counter" else reg.gauge)(name, help_text, labels, collect=collect.get(name))
 
 
 # execve_map_stats slots (bpf/lib/process.h MAP_STATS_*)
@@ -90,62 +110,33 @@ class ExecSensor(Sensor):
             events, interval = rate
             obj.maps["cgroup_rate_options_map"].update(_KEY.pack(0), struct.pack("<QQ", events, interval))
         drops = obj.maps["cgroup_rate_drops"]
-
-        def dropped() -> dict[tuple[str, ...], float]:
-            return {
-                (kind,): float(sum(struct.unpack("<Q", v)[0] for v in drops.lookup_percpu(_KEY.pack(i))))
-                for i, kind in enumerate(("exec", "clone"))
-            }
-
-        ctx.registry.counter(
-            "tetragon_cgroup_rate_events_dropped_total",
-            "Exec and clone events the kernel dropped because their cgroup was over --cgroup-rate.",
-            ("event",),
-            collect=dropped,
-        )
         stats = obj.maps["execve_map_stats"]
+        seeded = self._seeded = [0]  # the procfs walk's inserts, made from here
 
         def stat(which: int) -> int:
             # signed: the entry count goes below zero on a CPU whose exits outnumber its inserts
             per_cpu = stats.lookup_percpu(struct.pack("<I", which))
             return sum(struct.unpack("<q", v)[0] for v in per_cpu)
 
-        def errors(which: int) -> dict[tuple[str, ...], float]:
-            return {("execve_map",): float(stat(which))}
+        def dropped(i: int) -> float:
+            return float(sum(struct.unpack("<Q", v)[0] for v in drops.lookup_percpu(_KEY.pack(i))))
 
-        seeded = self._seeded = [0]  # the procfs walk's inserts, made from here
-
-        ctx.registry.counter(
-            "tetragon_map_errors_update_total",
-            "Number of failed updates per map.",
-            ("map",),
-            collect=lambda: errors(_EUPDATE),
-        )
-        ctx.registry.counter(
-            "tetragon_map_errors_delete_total",
-            "Number of failed deletes per map.",
-            ("map",),
-            collect=lambda: errors(_EDELETE),
-        )
-        ctx.registry.counter(
-            "tetragon_map_errors_total",
-            "The number of errors per map.",
-            ("map",),
-            collect=lambda: {("execve_map",): float(stat(_EUPDATE) + stat(_EDELETE))},
-        )
-        ctx.registry.gauge(
-            "tetragon_map_entries",
-            "The total number of in-use entries per map.",
-            ("map",),
-            collect=lambda: {("execve_map",): float(stat(_COUNT) + seeded[0])},
-        )
-        ctx.registry.gauge(
-            "tetragon_map_capacity",
-            "Capacity of a BPF map.",
-            ("map",),
-            collect=lambda: {("execve_map",): float(entries)},
-        )
+        collect: dict[str, Collect] = {
+            "tetragon_cgroup_rate_events_dropped_total": lambda: {
+                ("exec",): dropped(0),
+                ("clone",): dropped(1),
+            },
+            "tetragon_map_errors_update_total": lambda: {("execve_map",): float(stat(_EUPDATE))},
+            "tetragon_map_errors_delete_total": lambda: {("execve_map",): float(stat(_EDELETE))},
+            "tetragon_map_errors_total": lambda: {("execve_map",): float(stat(_EUPDATE) + stat(_EDELETE))},
+            "tetragon_map_entries": lambda: {("execve_map",): float(stat(_COUNT) + seeded[0])},
+            "tetragon_map_capacity": lambda: {("execve_map",): float(entries)},
+        }
+        _register(ctx.registry, collect)
         obj.attach()
+
+    def describe_metrics(self, registry: Registry) -> None:
+        _register(registry, {})
 
     def initial_messages(self, ctx: SensorContext) -> Sequence[object]:
         """Walk procfs, seed execve_map with every running process, and return the snapshot."""

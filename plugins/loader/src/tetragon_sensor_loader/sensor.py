@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tetragon_core.sdk import (
     BpfObject,
     Decoder,
     PolicyError,
     PolicyHandle,
+    Registry,
     Sensor,
     SensorContext,
     TetragonError,
@@ -105,6 +106,16 @@ class _Handle(PolicyHandle):
         return self._sensor.kernel_stats()
 
 
+def _kernel_family(reg: Registry, collect: Callable[[], dict[tuple[str, ...], float]] | None) -> None:
+    reg.counter(
+        "tetragon_process_loader_kernel_total",
+        "Loader records by their outcome in the kernel (sent, output_failed: the ring was full, "
+        "no_file: an executable mapping without a file).",
+        ("outcome",),
+        collect=collect,
+    )
+
+
 class LoaderSensor(Sensor):
     """process_loader events for ``spec.loader: true``."""
 
@@ -126,14 +137,11 @@ class LoaderSensor(Sensor):
     def load(self, ctx: SensorContext) -> None:
         """Nothing until a policy asks for the loader; the decoder's metrics are registered."""
         self._decoder = LoaderDecoder(ctx.registry)
-        reg = ctx.registry
-        reg.counter(
-            "tetragon_process_loader_kernel_total",
-            "Loader records by their outcome in the kernel (sent, output_failed: the ring was full, "
-            "no_file: an executable mapping without a file).",
-            ("outcome",),
-            collect=lambda: {(k,): float(v) for k, v in self.kernel_stats().items()},
-        )
+        _kernel_family(ctx.registry, lambda: {(k,): float(v) for k, v in self.kernel_stats().items()})
+
+    def describe_metrics(self, registry: Registry) -> None:
+        LoaderDecoder(registry)
+        _kernel_family(registry, None)
 
     def status(self) -> str:
         return f"route: {self.route}" if self.route else ""
