@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
 
+import anyio.to_thread
+
 from tetragon_core.config.values import parse_go_duration
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.events_tracing import ProcessThrottle
@@ -208,4 +210,4 @@ class CgroupRate:
                 submit(events)
             if time.monotonic() - last_cleanup >= CLEANUP_INTERVAL_S:
                 last_cleanup = time.monotonic()
-                await asyncio.to_thread(self.cleanup, self.now())
+                await anyio.to_thread.run_sync(self.cleanup, self.now())

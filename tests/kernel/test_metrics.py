@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.kernel.conftest import RunningAgent, free_port
+from tests.kernel.test_tracepoint_policies import openat_policy
 from tests.promtext import families, samples
 from tests.unit.test_metric_families import seed_families
 from tetragon_core.metrics_docs import metrics_document
@@ -59,27 +60,7 @@ def _live_processes() -> int:
 
 def _policy(tmp_path: Path, prefix: str) -> Path:
     f = tmp_path / "metrics-openat.yaml"
-    f.write_text(
-        f"""apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: metrics-openat
-spec:
-  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_openat
-    args:
-    - index: 5
-      type: int
-    - index: 6
-      type: string
-    selectors:
-    - matchArgs:
-      - index: 1
-        operator: Prefix
-        values: ["{prefix}"]
-"""
-    )
+    f.write_text(openat_policy("metrics-openat", prefix))
     return f
 
 

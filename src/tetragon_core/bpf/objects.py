@@ -48,6 +48,10 @@ class Link:
     section: str
     ptr: int
     pinned: str = ""
+    #: the program's ELF section and fd, kept so that statistics never touch libbpf's object
+    #: (a scrape in a worker thread may read them while another thread closes it)
+    prog_section: str = ""
+    prog_fd: int = -1
 
     def destroy(self) -> None:
         if self.ptr:
@@ -141,7 +145,7 @@ class BpfObject:
                 continue
             if lb.program_fd(p) < 0:
                 continue  # not loaded (autoload off)
-            link = Link(name, lb.program_section(p), lb.attach(p))
+            link = _link(name, lb.program_section(p), p, lb.attach(p))
             new.append(link)
             self.links.append(link)  # at once: a later failure must not leak this one
         if program is not None and not new:
@@ -151,7 +155,7 @@ class BpfObject:
     def attach_tracepoint(self, program: str, category: str, event: str) -> Link:
         """Attach ``program`` to the tracepoint ``category/event``."""
         p = self._program(program)
-        link = Link(program, f"tracepoint/{category}/{event}", lb.attach_tracepoint(p, category, event))
+        link = _link(program, f"tracepoint/{category}/{event}", p, lb.attach_tracepoint(p, category, event))
         self.links.append(link)
         return link
 
@@ -159,7 +163,7 @@ class BpfObject:
         """Attach ``program`` as a kprobe (or kretprobe) on kernel function ``func``."""
         p = self._program(program)
         kind = "kretprobe" if retprobe else "kprobe"
-        link = Link(program, f"{kind}/{func}", lb.attach_kprobe(p, retprobe, func))
+        link = _link(program, f"{kind}/{func}", p, lb.attach_kprobe(p, retprobe, func))
         self.links.append(link)
         return link
 
@@ -171,14 +175,14 @@ class BpfObject:
         p = self._program(program)
         kind = "uretprobe" if retprobe else "uprobe"
         ptr = lb.attach_uprobe(p, retprobe, -1, binary, offset, ref_ctr_offset)
-        link = Link(program, f"{kind}/{binary}:{offset:#x}", ptr)
+        link = _link(program, f"{kind}/{binary}:{offset:#x}", p, ptr)
         self.links.append(link)
         return link
 
     def attach_raw_tracepoint(self, program: str, event: str) -> Link:
         """Attach ``program`` to the raw tracepoint ``event``."""
         p = self._program(program)
-        link = Link(program, f"raw_tp/{event}", lb.attach_raw_tracepoint(p, event))
+        link = _link(program, f"raw_tp/{event}", p, lb.attach_raw_tracepoint(p, event))
         self.links.append(link)
         return link
 
@@ -194,13 +198,10 @@ class BpfObject:
     def attached(self) -> list[tuple[str, str, str, int]]:
         """(program, attach point, ELF section, program fd) of every attached program; the attach
         point is the link's target without its kind (``syscalls/sys_enter_openat``)."""
-        out = []
-        for link in self.links:
-            p = self._program(link.program)
-            out.append(
-                (link.program, link.section.partition("/")[2], lb.program_section(p), lb.program_fd(p))
-            )
-        return out
+        return [
+            (link.program, link.section.partition("/")[2], link.prog_section, link.prog_fd)
+            for link in list(self.links)
+        ]
 
     def pin_links(self, directory: str) -> None:
         """Pin every link under ``directory`` so the programs outlive the agent."""
@@ -234,6 +235,10 @@ class BpfObject:
         if self.ptr:
             lb.close_object(self.ptr)
             self.ptr = 0
+
+
+def _link(program: str, target: str, prog: int, ptr: int) -> Link:
+    return Link(program, target, ptr, "", lb.program_section(prog), lb.program_fd(prog))
 
 
 def ctypes_buffer(size: int) -> ctypes.Array[ctypes.c_char]:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 from grpclib.health.check import ServiceStatus
 from grpclib.health.service import OVERALL, Health
 from grpclib.server import Server
@@ -140,7 +141,7 @@ class HealthServer:
         loop, done, thread = self._loop, self._done, self._thread
         if loop is not None and done is not None and thread is not None:
             loop.call_soon_threadsafe(done.set)
-            await asyncio.to_thread(thread.join, 10)
+            await anyio.to_thread.run_sync(thread.join, 10)
         self._thread = None
         if self._addr is not None and self._addr.path:
             with contextlib.suppress(FileNotFoundError):

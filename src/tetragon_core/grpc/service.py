@@ -6,10 +6,10 @@ empty success.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
+import anyio.to_thread
 from grpclib import GRPCError, Status
 from grpclib.const import Cardinality, Handler
 from grpclib.server import Stream
@@ -92,7 +92,9 @@ class FineGuidanceSensors:
     def _sensor_rpc(self, rpc: str) -> Any:
         async def handler(stream: Stream[Any, Any]) -> None:
             req = await stream.recv_message()
-            await asyncio.to_thread(change_sensor, self.state, rpc, req.name if req is not None else "")
+            await anyio.to_thread.run_sync(
+                change_sensor, self.state, rpc, req.name if req is not None else ""
+            )
             await stream.send_message(_msg(f"{rpc}Response")())
 
         return handler
@@ -101,7 +103,7 @@ class FineGuidanceSensors:
         async def handler(stream: Stream[Any, Any]) -> None:
             req = await stream.recv_message()
             # BPF loading blocks: off the event loop, which the ring reader shares.
-            await stream.send_message(await asyncio.to_thread(handle, self.state.policies, rpc, req))
+            await stream.send_message(await anyio.to_thread.run_sync(handle, self.state.policies, rpc, req))
 
         return handler
 
@@ -116,7 +118,7 @@ class FineGuidanceSensors:
     async def _get_info(self, stream: Stream[Any, Any]) -> None:
         await stream.recv_message()
         # Feature probes and the build's git lookup block: they run off the event loop.
-        await stream.send_message(await asyncio.to_thread(gather_info, self.state.config))
+        await stream.send_message(await anyio.to_thread.run_sync(gather_info, self.state.config))
 
     async def _runtime_hook(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
