@@ -177,7 +177,9 @@ class CgroupRate:
         try:
             self._map.update_percpu(key, cleared)
         except BpfMapError:
+            # still throttled in the kernel: no STOP yet, the next tick tries again
             self._total.inc("update_fail")
+            return False
         return True
 
     def now(self) -> int:

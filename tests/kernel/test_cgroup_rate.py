@@ -44,6 +44,13 @@ def _rate_map_keys() -> set[int]:
     return keys
 
 
+def _rate_map_dump() -> str:
+    done = subprocess.run(
+        ["bpftool", "-j", "map", "dump", "name", "cgroup_rate_map"], capture_output=True, text=True
+    )
+    return done.stdout[-3000:] + done.stderr[-500:]
+
+
 def _dropped(port: int) -> dict[str, float]:
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return {
@@ -107,14 +114,21 @@ def test_a_burst_in_a_cgroup_is_throttled_and_released(start_agent, tmp_path: Pa
         (stop,) = _throttles(evs, "THROTTLE_STOP", name)
         assert stop["time"] > start["time"]
         # released: the next exec there is exported again
+        before = _dropped(port)
         subprocess.run(["/bin/sh", "-c", f"echo $$ > {cg}/cgroup.procs; {binary} after"], check=True)
-        agent.wait_for(
-            lambda evs: any(
-                e.get("process_exec", {}).get("process", {}).get("arguments") == "after"
-                and e["process_exec"]["process"]["binary"] == str(binary)
-                for e in evs
+        deadline = time.monotonic() + 20
+        while not any(
+            e.get("process_exec", {}).get("process", {}).get("arguments") == "after"
+            and e["process_exec"]["process"]["binary"] == str(binary)
+            for e in agent.events()
+        ):
+            assert time.monotonic() < deadline, (
+                "the exec after THROTTLE_STOP was not exported",
+                {"dropped before": before, "after": _dropped(port)},
+                _rate_map_dump(),
+                agent.stderr.read_text()[-2000:],
             )
-        )
+            time.sleep(0.1)
     finally:
         cg.rmdir()  # its processes have exited
     deadline = time.monotonic() + 10
