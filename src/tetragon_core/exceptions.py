@@ -50,3 +50,11 @@ class SensorError(TetragonError):
 
 class DecodeError(TetragonError):
     """A raw ring-buffer record could not be decoded."""
+
+
+class CriError(TetragonError):
+    """A call to the container runtime's CRI endpoint failed; the message names the call."""
+
+
+class KubernetesError(TetragonError):
+    """A request to the Kubernetes API failed or returned what the agent cannot use."""

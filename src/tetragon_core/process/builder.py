@@ -29,7 +29,7 @@ from tetragon_core.process.caps import (
     privileges_changed,
     securebits_names,
 )
-from tetragon_core.process.containers import ContainerRegistry
+from tetragon_core.process.containers import PodSource
 from tetragon_core.process.execid import ExecIds
 from tetragon_core.process.flags import IN_INIT_TREE, PROCFS, FlagCounts, decode_flags
 from tetragon_core.process.messages import CloneMessage, Creds, ExecMessage
@@ -85,11 +85,11 @@ class ProcessBuilder:
         users: UserDB | None,
         registry: Registry,
         redact: Callable[[str, str], str] | None = None,
-        containers: ContainerRegistry | None = None,
+        containers: PodSource | None = None,
     ) -> None:
         """``ids`` makes exec ids; ``clock`` converts a ktime to an RFC 3339 string; ``users`` enables
-        user names; ``containers`` (the runtime hook's records) fills ``pod`` for containerised
-        processes."""
+        user names; ``containers`` (the Kubernetes API's pods, the runtime hook's or the CRI's
+        containers) fills ``pod`` for containerised processes."""
         self._ids = ids
         self._clock = clock
         # --redaction-filters: applied once, as the process enters the cache, so every output agrees.
@@ -146,7 +146,9 @@ class ProcessBuilder:
             flags=decode_flags(flags),
             start_time=start_time,
             auid=msg.auid,
-            pod=containers.pod(docker, msg.nspid) if docker and containers is not None else None,
+            pod=containers.pod(docker, msg.nspid, binary, arguments)
+            if docker and containers is not None
+            else None,
             docker=docker,
             parent_exec_id=parent_exec_id,
             cap=cap,
@@ -199,13 +201,13 @@ class ProcessBuilder:
             in_init_tree=flags & IN_INIT_TREE != 0,
         )
 
-    def with_pod(self, process: Process) -> Process | None:
-        """``process`` with the ``pod`` of its container, if it has none yet and the runtime hook
-        has since recorded that container; else None (nothing to change)."""
+    def with_pod(self, process: Process, nspid: int = 0) -> Process | None:
+        """``process`` with the ``pod`` of its container, if it has none yet and its container
+        has since become known; else None (nothing to change)."""
         containers = self._containers
         if containers is None or process.pod is not None or not process.docker:
             return None
-        pod = containers.pod(process.docker)
+        pod = containers.pod(process.docker, nspid, process.binary, process.arguments)
         return msgspec.structs.replace(process, pod=pod) if pod is not None else None
 
     def kernel_process(self) -> Process:

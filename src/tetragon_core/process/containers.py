@@ -17,7 +17,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from tetragon_core.events import Container, Image, Pod
 from tetragon_core.process.args import BPF_CONTAINER_ID_LENGTH, docker_id
@@ -27,6 +27,8 @@ __all__ = [
     "ContainerError",
     "ContainerInfo",
     "ContainerRegistry",
+    "PodSource",
+    "PodSources",
     "container_id_from_cgroup_path",
     "pod_uid_from_cgroup_path",
 ]
@@ -43,6 +45,29 @@ _ANNOTATIONS: Final[dict[str, tuple[str, ...]]] = {
     "pod_uid": ("io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"),
     "image": ("io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName"),
 }
+
+
+class PodSource(Protocol):
+    """Where ``process.pod`` comes from: the Kubernetes API's pods, or recorded containers."""
+
+    def pod(self, docker: str, nspid: int = 0, binary: str = "", arguments: str = "") -> Pod | None:
+        """The pod of a process whose ``docker`` field is ``docker`` (``nspid``: its pid in the
+        container; ``binary`` and ``arguments`` tell an exec probe), or None if not known (yet)."""
+        ...
+
+
+class PodSources:
+    """Several sources, asked in order; the first that knows the container answers."""
+
+    def __init__(self, *sources: PodSource) -> None:
+        self.sources = sources
+
+    def pod(self, docker: str, nspid: int = 0, binary: str = "", arguments: str = "") -> Pod | None:
+        for source in self.sources:
+            found = source.pod(docker, nspid, binary, arguments)
+            if found is not None:
+                return found
+        return None
 
 
 class ContainerError(ValueError):
@@ -67,6 +92,9 @@ class ContainerInfo:
     cgroups_path: str = ""
     root_dir: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    image_id: str = ""
+    start_time: str = ""
 
     @property
     def key(self) -> str:
@@ -82,9 +110,11 @@ class ContainerInfo:
             container=Container(
                 id=self.container_id,
                 name=self.container_name,
-                image=Image(name=self.image) if self.image else None,
+                image=Image(id=self.image_id, name=self.image) if self.image or self.image_id else None,
+                start_time=self.start_time or None,
                 pid=nspid or None,
             ),
+            pod_labels=dict(self.pod_labels),
         )
 
 
@@ -148,6 +178,9 @@ class ContainerRegistry:
         pod_uid: str = "",
         image: str = "",
         annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        image_id: str = "",
+        start_time: str = "",
     ) -> ContainerInfo:
         """Record one createContainer; raises :class:`ContainerError` naming the field at fault.
 
@@ -175,6 +208,9 @@ class ContainerRegistry:
             cgroups_path=cgroups_path,
             root_dir=root_dir,
             annotations=notes,
+            pod_labels=dict(pod_labels or {}),
+            image_id=image_id,
+            start_time=start_time,
         )
         self._forget(info.key)
         self._by_key[info.key] = info
@@ -192,8 +228,9 @@ class ContainerRegistry:
         found = self._by_key.get(key)
         return found if found is not None else self._by_prefix.get(key[:BPF_CONTAINER_ID_LENGTH])
 
-    def pod(self, docker: str, nspid: int = 0) -> Pod | None:
-        """``process.pod`` for a process whose ``docker`` field is ``docker``, if it was recorded."""
+    def pod(self, docker: str, nspid: int = 0, binary: str = "", arguments: str = "") -> Pod | None:
+        """``process.pod`` for a process whose ``docker`` field is ``docker``, if it was recorded
+        (``binary`` and ``arguments`` are not used: a record has no probes)."""
         info = self._by_prefix.get(docker)
         return info.pod(nspid) if info is not None else None
 

@@ -13,11 +13,12 @@ from typing import Final, Protocol
 from tetragon_core.events import GetEventsResponse
 from tetragon_core.metrics import Registry
 
-__all__ = ["ENTRY_PARENT_INFO", "ENTRY_PROCESS_INFO", "EventCache", "Pending"]
+__all__ = ["ENTRY_PARENT_INFO", "ENTRY_POD_INFO", "ENTRY_PROCESS_INFO", "EventCache", "Pending"]
 
 # entry_type label values: which piece of information is still missing.
 ENTRY_PROCESS_INFO: Final = "process_info"
 ENTRY_PARENT_INFO: Final = "parent_info"
+ENTRY_POD_INFO: Final = "pod_info"
 
 
 class Pending(Protocol):

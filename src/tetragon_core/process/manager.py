@@ -23,8 +23,8 @@ from tetragon_core.process.cache import (
     ProcessEntry,
 )
 from tetragon_core.process.caps import signal_name
-from tetragon_core.process.containers import ContainerRegistry
-from tetragon_core.process.eventcache import ENTRY_PARENT_INFO, ENTRY_PROCESS_INFO, EventCache
+from tetragon_core.process.containers import PodSource
+from tetragon_core.process.eventcache import ENTRY_PARENT_INFO, ENTRY_POD_INFO, ENTRY_PROCESS_INFO, EventCache
 from tetragon_core.process.execid import ExecIds
 from tetragon_core.process.flags import CLONE
 from tetragon_core.process.messages import CloneMessage, ExecKey, ExecMessage, ExitMessage
@@ -65,12 +65,16 @@ class ProcessManager:
         user_db: UserDB | None = None,
         procfs: str | None = "/proc",
         redact: Callable[[str, str], str] | None = None,
-        containers: ContainerRegistry | None = None,
+        containers: PodSource | None = None,
         cluster_name: str = "",
+        wait_for_pods: bool = False,
     ) -> None:
         """Set up the manager and insert the ``<kernel>`` root process into ``cache``.
 
-        ``cluster_name`` (``--cluster-name``) is set on every event, beside the node name.
+        ``cluster_name`` (``--cluster-name``) is set on every event, beside the node name. With
+        ``wait_for_pods`` (pods come from the Kubernetes API or the CRI, which learn of a container
+        shortly after it starts), the exec event of a containerised process whose pod is not known
+        yet waits in the event cache for it (``entry_type="pod_info"``), as upstream's does.
         """
         reg = registry if registry is not None else Registry()
         if host_namespaces is None and procfs is not None and (enable_process_ns or username_metadata):
@@ -95,6 +99,7 @@ class ProcessManager:
             containers=containers,
         )
         self._pods = containers is not None
+        self._wait_pods = wait_for_pods and containers is not None and event_cache is not None
         self._errors = reg.counter(
             "tetragon_errors_total", "The total number of Tetragon errors. For internal use only.", ("type",)
         )
@@ -161,7 +166,11 @@ class ProcessManager:
             time=start,
         )
         if parent is None and msg.pid >= _FIRST_PID_WITH_PARENT and self._event_cache is not None:
-            self._event_cache.add(_PendingExec(self, entry, res))
+            self._event_cache.add(_PendingExec(self, entry, res, msg.nspid))
+            return None
+        if self._wait_pods and process.docker and process.pod is None:
+            assert self._event_cache is not None
+            self._event_cache.add(_PendingExec(self, entry, res, msg.nspid))
             return None
         return res
 
@@ -278,19 +287,28 @@ class ProcessManager:
 
 
 class _PendingExec:
-    """An exec event waiting for its parent to be cached."""
+    """An exec event waiting for its parent to be cached, or for its container's pod."""
 
-    __slots__ = ("_entry", "_mgr", "_res")
+    __slots__ = ("_entry", "_mgr", "_nspid", "_res")
     event_type = "PROCESS_EXEC"
 
-    def __init__(self, mgr: ProcessManager, entry: ProcessEntry, res: GetEventsResponse) -> None:
+    def __init__(self, mgr: ProcessManager, entry: ProcessEntry, res: GetEventsResponse, nspid: int) -> None:
         self._mgr = mgr
         self._entry = entry
         self._res = res
+        self._nspid = nspid
 
     def retry(self) -> str | None:
         entry = self._entry
-        cache = self._mgr.cache
+        mgr = self._mgr
+        cache = mgr.cache
+        assert self._res.process_exec is not None
+        if mgr._wait_pods and entry.process.docker and entry.process.pod is None:
+            updated = mgr._builder.with_pod(entry.process, self._nspid)
+            if updated is None:
+                return ENTRY_POD_INFO
+            entry.process = updated
+            self._res.process_exec.process = _with_exec_props(updated, self._res.process_exec.process)
         parent = cache.get(entry.parent_exec_id)
         if parent is None:
             return ENTRY_PARENT_INFO
@@ -304,6 +322,13 @@ class _PendingExec:
 
     def result(self) -> GetEventsResponse | None:
         return self._res
+
+
+def _with_exec_props(updated: Process, sent: Process | None) -> Process:
+    # the exec event's process may carry binary_properties, which the cached one does not
+    if sent is None or sent.binary_properties is None:
+        return updated
+    return msgspec.structs.replace(updated, binary_properties=sent.binary_properties)
 
 
 class _PendingExit:
