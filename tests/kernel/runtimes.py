@@ -10,6 +10,10 @@ Both runtimes use the cgroupfs driver: this machine's PID 1 is not systemd, so t
 *names* (``docker-<id>.scope``, ``cri-containerd-<id>.scope`` under ``kubepods-….slice``) are still
 made real, by giving runc those paths through ``ctr run --cgroup``: the kernel sees the same
 cgroup a systemd-managed runtime would create.
+
+Kubernetes pods are made without kubelet or crictl: :class:`CriPods` speaks containerd's CRI
+(``runtime.v1``, through tetragon-core's own generated messages and client) to run pod sandboxes
+on the host network (so no CNI plugin is needed) and containers in them, as kubelet would.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -26,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tetragon_core.api.cri import api_pb2 as cri
+from tetragon_core.cri import CriClient
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "cat", "echo", "sleep", "true", "ls", "id")
@@ -249,7 +257,143 @@ class Containerd:
             ["pkill", "-f", f"containerd-shim-runc-v2 .*-address {self.socket}"], capture_output=True
         )
         subprocess.run(["umount", "-R", str(self.base / "state")], capture_output=True)
+        # what is still mounted below (a CRI sandbox's shm, a task's rootfs), deepest first
+        for mount in sorted(_mounts_under(self.base), reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _mounts_under(base: Path) -> list[str]:
+    prefix = str(base) + "/"
+    out = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 1:
+            # /proc/mounts spells a space, tab, newline and backslash in octal
+            target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+            if target.startswith(prefix):
+                out.append(target)
+    return out
+
+
+class CriPods:
+    """Pod sandboxes and containers made through the CRI of a :class:`Containerd`, as kubelet
+    makes them: host network, the cgroupfs driver's pod cgroup ``/kubepods/besteffort/pod<uid>``.
+    :meth:`cleanup` stops and removes every one of them and their cgroups."""
+
+    def __init__(self, daemon: Containerd) -> None:
+        # starting a sandbox can take a while on a loaded machine
+        self.client = CriClient(daemon.endpoint, timeout=120)
+        self.sandboxes: list[str] = []
+        self.containers: list[str] = []
+        self.cgroups: list[str] = []
+
+    async def run_pod(
+        self, name: str, namespace: str, uid: str, labels: dict[str, str] | None = None
+    ) -> tuple[str, cri.PodSandboxConfig]:
+        """RunPodSandbox: the sandbox's id, and the config CreateContainer wants again."""
+        parent = f"/kubepods/besteffort/pod{uid}"
+        config = cri.PodSandboxConfig(
+            metadata=cri.PodSandboxMetadata(name=name, namespace=namespace, uid=uid),
+            labels=labels or {},
+            linux=cri.LinuxPodSandboxConfig(
+                cgroup_parent=parent,
+                security_context=cri.LinuxSandboxSecurityContext(
+                    namespace_options=cri.NamespaceOption(network=cri.NODE, pid=cri.CONTAINER, ipc=cri.POD)
+                ),
+            ),
+        )
+        self.cgroups.append(parent)
+        reply = await self.client.call(
+            "RunPodSandbox", cri.RunPodSandboxRequest(config=config), cri.RunPodSandboxResponse
+        )
+        self.sandboxes.append(reply.pod_sandbox_id)
+        return reply.pod_sandbox_id, config
+
+    async def create_container(
+        self,
+        sandbox_id: str,
+        sandbox_config: cri.PodSandboxConfig,
+        name: str,
+        image: str,
+        argv: list[str],
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        """CreateContainer running ``argv`` (not started yet); returns the container's id."""
+        config = cri.ContainerConfig(
+            metadata=cri.ContainerMetadata(name=name),
+            image=cri.ImageSpec(image=image),
+            command=argv,
+            labels=labels or {},
+            linux=cri.LinuxContainerConfig(
+                security_context=cri.LinuxContainerSecurityContext(
+                    namespace_options=cri.NamespaceOption(network=cri.NODE, pid=cri.CONTAINER, ipc=cri.POD)
+                )
+            ),
+        )
+        reply = await self.client.call(
+            "CreateContainer",
+            cri.CreateContainerRequest(
+                pod_sandbox_id=sandbox_id, config=config, sandbox_config=sandbox_config
+            ),
+            cri.CreateContainerResponse,
+        )
+        self.containers.append(reply.container_id)
+        return reply.container_id
+
+    async def start_container(self, container_id: str) -> None:
+        await self.client.call(
+            "StartContainer", cri.StartContainerRequest(container_id=container_id), cri.StartContainerResponse
+        )
+
+    async def status(self, container_id: str) -> tuple[cri.ContainerStatus, dict[str, Any]]:
+        """ContainerStatus (verbose): the status and containerd's info document (pid, OCI spec)."""
+        reply = await self.client.call(
+            "ContainerStatus",
+            cri.ContainerStatusRequest(container_id=container_id, verbose=True),
+            cri.ContainerStatusResponse,
+        )
+        return reply.status, json.loads(reply.info["info"])
+
+    async def cleanup(self) -> list[str]:
+        """Stop and remove every container and sandbox made here, and their cgroups; returns what
+        failed (every step is tried)."""
+        failed: list[str] = []
+
+        async def attempt(rpc: str, request: Any, reply: Any) -> None:
+            try:
+                await self.client.call(rpc, request, reply)
+            except Exception as e:
+                failed.append(f"{rpc}: {e}")
+
+        for cid in reversed(self.containers):
+            await attempt(
+                "StopContainer",
+                cri.StopContainerRequest(container_id=cid, timeout=0),
+                cri.StopContainerResponse,
+            )
+            await attempt(
+                "RemoveContainer", cri.RemoveContainerRequest(container_id=cid), cri.RemoveContainerResponse
+            )
+        for sid in reversed(self.sandboxes):
+            await attempt(
+                "StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=sid), cri.StopPodSandboxResponse
+            )
+            await attempt(
+                "RemovePodSandbox",
+                cri.RemovePodSandboxRequest(pod_sandbox_id=sid),
+                cri.RemovePodSandboxResponse,
+            )
+        self.client.close()
+        self.containers.clear()
+        self.sandboxes.clear()
+        return failed
+
+    def remove_cgroups(self) -> None:
+        """Remove the pods' cgroups (and their parents, when empty); after :meth:`cleanup`."""
+        for parent in self.cgroups:
+            remove_cgroup(parent)
+        self.cgroups.clear()
 
 
 def cgroup_v2_of(pid: int) -> str:
@@ -284,6 +428,7 @@ def _cgroup_mounts() -> list[str]:
 
 __all__ = [
     "Containerd",
+    "CriPods",
     "Podman",
     "busybox_rootfs",
     "cgroup_v2_of",
