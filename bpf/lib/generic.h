@@ -227,7 +227,7 @@ struct tg_hook_cfg {
 /* Written separately so that switching enforce/monitor is one atomic word. */
 struct tg_hook_mode {
 	__u32 monitor;
-	__u32 pad;
+	__u32 policy_filter; /* --enable-policy-filter: the policy's id in tg_polfilter, 0: none */
 };
 
 /* Counters per hook, read by the core into metrics and by the tests. */
@@ -244,6 +244,7 @@ struct tg_hook_stats {
 	__u64 output_failed; /* ring buffer full */
 	__u64 overrides;     /* Override performed: the hook returned argError */
 	__u64 sets;	     /* Set performed: an argument written (USDT) */
+	__u64 policy_filtered; /* the process's cgroup is not one the policy applies to */
 };
 
 /* 144-byte header, as Tetragon's msg_generic_kprobe; argument bytes follow. */

@@ -35,6 +35,45 @@ struct {
 	__type(value, struct msg_execve_key);
 } tg_socktrack SEC(".maps");
 
+/* --enable-policy-filter (Tetragon's policy filter): which cgroups each scoped policy applies
+ * to. A key {policy, cgroup id} is present when the policy applies to that cgroup (a pod's
+ * container matching its namespace and selectors); {policy, 0} when it also applies to host
+ * processes (hostSelector), that is to any cgroup that is no known container's (tg_podcgroups).
+ * The core creates both maps and every hook object shares them by name. */
+struct tg_polfilter_key {
+	__u32 policy;
+	__u32 pad;
+	__u64 cgroup;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192); /* the core's map (policyfilter.POLFILTER_ENTRIES) is reused */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_polfilter_key);
+	__type(value, __u8);
+} tg_polfilter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u8);
+} tg_podcgroups SEC(".maps");
+
+static __always_inline int policy_filter_allows(__u32 policy)
+{
+	struct tg_polfilter_key k = { .policy = policy };
+	__u64 cg = bpf_get_current_cgroup_id();
+
+	k.cgroup = cg;
+	if (bpf_map_lookup_elem(&tg_polfilter, &k))
+		return 1;
+	k.cgroup = 0;
+	return bpf_map_lookup_elem(&tg_polfilter, &k) && !bpf_map_lookup_elem(&tg_podcgroups, &cg);
+}
+
 struct tg_sel_walk {
 	struct tg_hook_cfg *cfg;
 	struct tg_heap *h;
@@ -294,6 +333,12 @@ static __always_inline int generic_run_ctx(void *ctx, void *pctx, __u8 op, const
 	if (!cfg || !st || !h)
 		return 0;
 	st->calls++;
+	/* a scoped policy acts only in the cgroups the policy filter lists, before anything else */
+	mode = bpf_map_lookup_elem(&tg_hook_mode_map, &zero);
+	if (mode && mode->policy_filter && !policy_filter_allows(mode->policy_filter)) {
+		st->policy_filtered++;
+		return 0;
+	}
 	/* The header is cleared before the selectors only when they fill parts of it; a run that
 	 * they reject needs no header at all. */
 	if (cfg->flags & TG_HOOK_EARLY_HDR)

@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 
 from tetragon_core.agent_parts import grpc_part, health_part, metrics_part, sinks_part
+from tetragon_core.agent_pods import PodIdentity, validate_pod_flags
 from tetragon_core.aggregation import export_admission
 from tetragon_core.bpf import _libbpf
 from tetragon_core.bpf.bpffs import ensure_bpffs, is_bpffs, remove_pins
@@ -54,7 +55,6 @@ from tetragon_core.policy.registry import PolicyRegistry
 from tetragon_core.policy.startup import load_startup_policies
 from tetragon_core.probes import missing_for_section
 from tetragon_core.process.cache import ProcessCache
-from tetragon_core.process.containers import ContainerRegistry
 from tetragon_core.process.eventcache import EventCache
 from tetragon_core.process.execid import node_name as default_node_name
 from tetragon_core.process.hooks import HookHandler, HookMessage
@@ -345,6 +345,7 @@ class Agent:
         self._export_transform = build_export_transform(cfg, self.registry, self.node_name)
         rules = parse_redaction_lines(cfg.redaction_filters, "--redaction-filters")
         self._redactor = Redactor(rules) if rules else None
+        validate_pod_flags(cfg)
 
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
@@ -379,8 +380,12 @@ class Agent:
                 socktrack = Map.create(BPF_MAP_TYPE_LRU_HASH, "tg_socktrack", 8, 16, SOCKTRACK_ENTRIES)
                 maps.append(socktrack)
                 shared = SharedMaps()
-                for m in (ring.map, conf, stats, socktrack):
+                pods = PodIdentity(cfg, self.registry, self.node_name)
+                filter_maps = pods.create_maps()  # --enable-policy-filter's, before any hook loads
+                maps.extend(filter_maps)
+                for m in (ring.map, conf, stats, socktrack, *filter_maps):
                     shared.register(m)
+                self.policies.policy_filter = pods.filter
                 procfs = cfg.procfs.rstrip("/") or "/proc"
 
                 clock = KtimeClock()
@@ -388,9 +393,8 @@ class Agent:
                 # Events whose process or parent is not cached yet wait here, as in Tetragon.
                 event_cache = EventCache(cfg.event_cache_retries, registry=self.registry)
                 self._event_cache = event_cache
-                # RuntimeHook's containers (pod info for their processes), and GetStackTraceTree's trees:
-                # both only reachable through the gRPC server.
-                containers = ContainerRegistry() if cfg.server_address else None
+                # pods (Kubernetes API, CRI, RuntimeHook's containers) and GetStackTraceTree's trees
+                pod_source = pods.source if cfg.server_address or pods.waits_for_pods else None
                 stack_traces = StackTraceTrees()
                 manager = ProcessManager(
                     cache,
@@ -403,8 +407,9 @@ class Agent:
                     procfs=procfs,
                     event_cache=event_cache,
                     redact=self._redactor.redact_args if self._redactor is not None else None,
-                    containers=containers,
+                    containers=pod_source,
                     cluster_name=cfg.cluster_name,
+                    wait_for_pods=pods.waits_for_pods,
                 )
                 self.sinks.append(EventMetrics(self.registry, label_filter(cfg.metrics_label_filter)))
                 if cfg.server_address:
@@ -475,6 +480,8 @@ class Agent:
                 build = asyncio.ensure_future(anyio.to_thread.run_sync(build_info))
                 register_build_info(self.registry, lambda: build.result() if build.done() else None)
                 register_unbuilt(self.registry)
+                for part in pods.parts(self.policies):  # before the files' policies: pods reach the filter
+                    await sup.start(part)
                 register_runtime_metrics(self.registry)
                 await anyio.to_thread.run_sync(
                     load_startup_policies, self.policies, cfg.tracing_policy, cfg.tracing_policy_dir
@@ -491,7 +498,7 @@ class Agent:
                     state = AgentState(
                         cache=cache,
                         policies=self.policies,
-                        containers=containers if containers is not None else ContainerRegistry(),
+                        containers=pods.containers,
                         stack_traces=stack_traces,
                         config=cfg,
                     )

@@ -40,16 +40,20 @@ def reference_registry() -> Registry:
     from tetragon_core.aggregation import dropped_metric
     from tetragon_core.bpf.replay import ReplayRing
     from tetragon_core.cgrouprate import CgroupRate
+    from tetragon_core.cri import CriClient, CriSync
     from tetragon_core.eventmetrics import EventMetrics
     from tetragon_core.export.console import ConsoleSink
     from tetragon_core.export.jsonexport import JsonExporter
     from tetragon_core.fieldfilters.ratelimit import ExportRateLimiter
     from tetragon_core.grpc.hub import EventHub
+    from tetragon_core.k8s import PodStore, register_watcher_metrics
     from tetragon_core.metrics_families import register_build_info, register_unbuilt
     from tetragon_core.observer import Observer, RingReader
     from tetragon_core.policy.metrics import register_policy_metrics
     from tetragon_core.policy.registry import PolicyRegistry
+    from tetragon_core.policyfilter import PolicyFilter
     from tetragon_core.process.cache import ProcessCache
+    from tetragon_core.process.containers import ContainerRegistry
     from tetragon_core.process.eventcache import EventCache
     from tetragon_core.process.manager import ProcessManager
     from tetragon_core.progstats import register_program_metrics
@@ -80,6 +84,10 @@ def reference_registry() -> Registry:
     UserActions(reg)
     Supervisor(reg)
     CgroupRate(_NoMap(), 1, "node", lambda k: "", reg)
+    # pod identity: --enable-cri, --enable-k8s-api, --enable-policy-filter
+    CriSync(CriClient("unix:///nonexistent/cri.sock"), ContainerRegistry(), reg)
+    register_watcher_metrics(reg, PodStore())
+    PolicyFilter(_NoMap(), _NoMap(), reg)
     for name, entry in sorted(discover().items()):
         try:
             load_sensor(entry).describe_metrics(reg)
@@ -89,6 +97,9 @@ def reference_registry() -> Registry:
 
 
 class _NoMap:
+    def update(self, key: bytes, value: bytes) -> None:
+        raise KeyError(key)
+
     def lookup_percpu(self, key: bytes) -> list[bytes]:
         raise KeyError(key)
 

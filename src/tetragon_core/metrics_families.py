@@ -1,7 +1,7 @@
-"""Seed metric families the other modules do not register: the build, and the families of
-features built later (the Kubernetes policy filter and pod watcher, data events, the enforcer),
-registered with the seed's names, types and labels so that dashboards find them; they stay at
-zero until their feature exists."""
+"""Seed metric families registered at start whatever the flags: the build; the policy filter's and
+the pod watcher's (stay at zero without --enable-policy-filter / --enable-k8s-api: their owners
+register the same families when on); and those of features not built yet (data events, the
+enforcer). Names, types and labels are the seed's, so that dashboards find them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tetragon_core.sensors.retmerge import merge_families
 
 __all__ = ["SENSOR_FAMILIES", "UNBUILT", "register_build_info", "register_unbuilt"]
 
-#: (name, kind, help, labels) of the families whose feature is not built yet
+#: (name, kind, help, labels) of the families whose feature is off or not built yet
 UNBUILT: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("tetragon_policyfilter_operations_total", "counter", "Number of policy filter operations.",
      ("subsys", "operation", "error")),

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from aiohttp import web
 
 
@@ -468,9 +470,12 @@ class ApiServer:
                 wait = next_bookmark - loop.time() if bookmarks else 0.5
                 if end is not None:
                     wait = min(wait, end - loop.time())
+                # asyncio.timeout, not wait_for: the wait must stay in this task, or a cancel
+                # (the server stopping) leaves the lock released under the ``async with``
                 async with self._cond:
                     try:
-                        await asyncio.wait_for(self._cond.wait(), max(wait, 0.01))
+                        async with asyncio.timeout(max(wait, 0.01)):
+                            await self._cond.wait()
                     except TimeoutError:
                         pass
                 if self._compacted > last:
@@ -483,3 +488,23 @@ class ApiServer:
 
     def _events_after(self, rv: int, mine: Any) -> Iterable[tuple[int, str, dict[str, Any]]]:
         return [(r, k, o) for r, k, p, o in self._log if r > rv and mine(p, o)]
+
+
+@contextlib.contextmanager
+def serving(bookmark_interval: float = 1.0) -> Iterator[ApiServer]:
+    """A started :class:`ApiServer`, stopped after."""
+    server = ApiServer(bookmark_interval=bookmark_interval)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def eventually(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait (on the running loop) until ``cond()`` holds; fail naming ``what`` after ``timeout``."""
+    with anyio.move_on_after(timeout):
+        while not cond():
+            await anyio.sleep(0.02)
+        return
+    raise AssertionError(f"timed out waiting for {what}")

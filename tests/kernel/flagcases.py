@@ -46,6 +46,7 @@ from tests.kernel.flagcases_export import (
     generate_docs,
     help_,
 )
+from tests.kernel.flagcases_pods import CASES as POD_CASES
 from tests.kernel.flagtools import (
     OBJECTS,
     TETRA,
@@ -472,3 +473,4 @@ CASES: dict[str, Callable[[Flags], None]] = {
     "username-metadata": username_metadata,
     "verbose": verbose,
 }
+CASES.update(POD_CASES)

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.k8sapi.server import ApiServer
+from tests.k8sapi.server import ApiServer, eventually, serving
 from tetragon_core.exceptions import ConfigError
 from tetragon_core.k8s import PodStore, PodWatcher, kube_config, make_client
 from tetragon_core.metrics import Registry
@@ -51,18 +51,8 @@ def pod(name: str, node: str = NODE, ns: str = "default", cid: str = "", **meta:
 
 @pytest.fixture
 def api() -> Iterator[ApiServer]:
-    server = ApiServer(bookmark_interval=0.2)
-    server.start()
-    yield server
-    server.stop()
-
-
-async def eventually(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    with anyio.move_on_after(timeout):
-        while not cond():
-            await anyio.sleep(0.02)
-        return
-    raise AssertionError(f"timed out waiting for {what}")
+    with serving(bookmark_interval=0.2) as server:
+        yield server
 
 
 def run_watcher(

@@ -427,9 +427,32 @@ def set_initial_value(m: int, data: bytes) -> None:
         raise BpfMapError(f"set_initial_value({map_name(m)}) failed: {errmsg(-rc)}", -rc)
 
 
-def map_create(map_type: int, name: str, key_size: int, value_size: int, max_entries: int) -> int:
-    """Create a map; returns its fd (the caller owns it)."""
-    fd = _map_create(map_type, name.encode()[:15], key_size, value_size, max_entries, None)
+class _MapCreateOpts(ctypes.Structure):
+    # libbpf's struct bpf_map_create_opts (1.0 and later), up to map_ifindex
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("btf_fd", c_uint32),
+        ("btf_key_type_id", c_uint32),
+        ("btf_value_type_id", c_uint32),
+        ("btf_vmlinux_value_type_id", c_uint32),
+        ("inner_map_fd", c_uint32),
+        ("map_flags", c_uint32),
+        ("map_extra", ctypes.c_uint64),
+        ("numa_node", c_uint32),
+        ("map_ifindex", c_uint32),
+    ]
+
+
+def map_create(
+    map_type: int, name: str, key_size: int, value_size: int, max_entries: int, flags: int = 0
+) -> int:
+    """Create a map (``flags``: BPF_F_*); returns its fd (the caller owns it)."""
+    opts = None
+    if flags:
+        opts = _MapCreateOpts(sz=ctypes.sizeof(_MapCreateOpts), map_flags=flags)
+    fd = _map_create(
+        map_type, name.encode()[:15], key_size, value_size, max_entries, ctypes.byref(opts) if opts else None
+    )
     if fd < 0:
         raise BpfMapError(f"creating map {name} failed: {errmsg(-fd)}", -fd)
     return int(fd)

@@ -35,9 +35,11 @@ class Map:
     owned: bool = True
 
     @classmethod
-    def create(cls, map_type: int, name: str, key_size: int, value_size: int, max_entries: int) -> Map:
-        """Create a new kernel map owned by the caller."""
-        fd = lb.map_create(map_type, name, key_size, value_size, max_entries)
+    def create(
+        cls, map_type: int, name: str, key_size: int, value_size: int, max_entries: int, flags: int = 0
+    ) -> Map:
+        """Create a new kernel map owned by the caller (``flags``: BPF_F_*, e.g. no preallocation)."""
+        fd = lb.map_create(map_type, name, key_size, value_size, max_entries, flags)
         return cls(name, fd, map_type, key_size, value_size, max_entries, owned=True)
 
     @property

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from .flags import FLAGS
 
-_K8S = "Kubernetes integration is not built in this agent"
-_POLICY_FILTER = "policy filtering (pod/namespace selectors) is not built in this agent"
+_CGIDMAP = "pod resolution by cgroup id maps is not built: pods are found by container id"
+_POLICY_FILTER_MAP = (
+    "the policy filter's kernel table is keyed by (policy, cgroup id) already; upstream's "
+    "cgroup-to-policies map variant is not built"
+)
 _PROFILING = "Go runtime profiling has no equivalent in this agent"
 _PROG_SIZE = "BPF program variants are chosen by kernel probing only"
 
@@ -26,26 +29,17 @@ UNSUPPORTED: dict[str, str] = {
     "btf": "loading BTF from a custom file is not built yet",
     "cpuprofile": _PROFILING,
     "export-aggregation-window-size": AGGREGATION_WINDOW,
-    "cri-endpoint": "the CRI client is not built in this agent",
     "data-cache-size": "data events (arguments too large for their event, sent apart) are not built yet: "
     "buffers and strings are read into the event, up to 4096 bytes each",
-    "enable-cgidmap": _K8S,
-    "enable-cgidmap-debug": _K8S,
+    "enable-cgidmap": _CGIDMAP,
+    "enable-cgidmap-debug": _CGIDMAP,
     "enable-cgtrackerid": "the cgroup tracker id only serves --enable-cgidmap, which is not built",
     "enable-compatibility-syscall64-size-type": "the syscall64 compatibility output is not built",
-    "enable-cri": "the CRI client is not built in this agent",
-    "enable-k8s-api": "Kubernetes API integration is not built in this agent",
-    "enable-pod-info": _K8S,
-    "enable-policy-filter": _POLICY_FILTER,
-    "enable-policy-filter-cgroup-map": _POLICY_FILTER,
-    "enable-policy-filter-debug": _POLICY_FILTER,
-    "enable-tracing-policy-crd": "TracingPolicy custom resources are read only through the Kubernetes API "
-    "(--enable-k8s-api), which is not built; policies come from --tracing-policy, "
-    "--tracing-policy-dir and the gRPC API",
+    "enable-pod-info": "the PodInfo custom resource is not written by this agent yet",
+    "enable-policy-filter-cgroup-map": _POLICY_FILTER_MAP,
     "force-large-progs": _PROG_SIZE,
     "force-small-progs": _PROG_SIZE,
     "gops-address": _PROFILING,
-    "k8s-kubeconfig-path": _K8S,
     "kernel": "overriding the detected kernel version is not built yet",
     "memprofile": _PROFILING,
     "netns-dir": "network namespace resolution is not built yet",
@@ -65,6 +59,26 @@ EFFECTS: dict[str, str] = {
     "debug": "logs at debug level",
     "disable-kprobe-multi": "kprobe.multi is never used (each function gets its own kprobe); a list: call "
     "too long for single kprobes is refused naming this flag",
+    "enable-cri": "containers and pod sandboxes polled from the runtime's CRI (every second): "
+    "process.pod (name, namespace, uid, labels, container, image) and the policy filter's pods "
+    "without the Kubernetes API; an exec waits in the event cache until its pod is known",
+    "cri-endpoint": "the CRI socket (unix:///path; with --enable-cri, which it needs); unset, the "
+    "first of containerd's, CRI-O's and cri-dockerd's default sockets that exists",
+    "enable-k8s-api": "this node's pods (NODE_NAME or the hostname) listed and watched from the "
+    "Kubernetes API: process.pod as upstream fills it (workload, labels, container image, "
+    "maybe_exec_probe), the policy filter's pods; an exec waits in the event cache for its pod",
+    "enable-policy-filter": "TracingPolicyNamespaced, podSelector, containerSelector and hostSelector "
+    "act only on the pods, containers and host processes they select, checked first in every hook "
+    "by cgroup id (pods from --enable-k8s-api, --enable-cri or RuntimeHook); without it such "
+    "policies are refused",
+    "enable-policy-filter-debug": "logs every entry the policy filter adds to or removes from its "
+    "kernel table",
+    "k8s-kubeconfig-path": "the kubeconfig --enable-k8s-api uses (which it needs); unset, the pod's "
+    "service account",
+    "enable-tracing-policy-crd": "with --enable-k8s-api, TracingPolicy and TracingPolicyNamespaced "
+    "resources (install/kubernetes/crds) are watched, loaded, reloaded on a new generation and "
+    "deleted with the resource; each one's state on this node is written into its status; false "
+    "reads none",
     "enable-msg-handling-latency": "the tetragon_handling_latency histogram (microseconds per record, "
     "by op code)",
     "enable-pid-set-filter": "pid_set is allowed in --export-allowlist and --export-denylist",

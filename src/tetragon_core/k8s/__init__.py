@@ -10,14 +10,18 @@ from tetragon_core.k8s._client import (
     watch_pods,
 )
 from tetragon_core.k8s._pods import DELETED_POD_CACHE, K8sPod, PodStore, decode_pod, workload_of
+from tetragon_core.k8s._policies import DOMAIN_K8S, CrPolicy, PolicyWatcher
 from tetragon_core.k8s._watch import PodWatcher, register_watcher_metrics
 
 __all__ = [
     "DELETED_POD_CACHE",
+    "DOMAIN_K8S",
     "KUBECONFIG_FLAG",
+    "CrPolicy",
     "K8sPod",
     "PodStore",
     "PodWatcher",
+    "PolicyWatcher",
     "ResourceExpired",
     "decode_pod",
     "kube_config",

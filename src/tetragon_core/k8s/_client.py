@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx2
 import yaml
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError, ConfigError as LightkubeConfigError
+from lightkube.core.resource import NamespacedResourceG
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import on_error_raise
 
@@ -30,8 +31,10 @@ __all__ = [
     "ResourceExpired",
     "http_status",
     "kube_config",
+    "list_objects",
     "list_pods",
     "make_client",
+    "watch_objects",
     "watch_pods",
 ]
 
@@ -39,6 +42,10 @@ KUBECONFIG_FLAG: Final = "--k8s-kubeconfig-path"
 #: the server closes each watch after this long; it is then reopened from the last version
 WATCH_TIMEOUT_S: Final = 300
 _LIST_CHUNK: Final = 500
+SERVICE_ACCOUNT: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+T = TypeVar("T")
 
 
 class ResourceExpired(KubernetesError):
@@ -58,8 +65,12 @@ def kube_config(path: str) -> KubeConfig:
     except ConfigError:
         raise
     except (LightkubeConfigError, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
-        where = path or "the in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount)"
-        raise ConfigError(f"{KUBECONFIG_FLAG}: cannot use {where}: {e}") from e
+        if not path:
+            raise ConfigError(
+                f"--enable-k8s-api: {KUBECONFIG_FLAG} is not set and the in-cluster service account "
+                f"({SERVICE_ACCOUNT}) cannot be used: {e}"
+            ) from e
+        raise ConfigError(f"{KUBECONFIG_FLAG}: cannot use {path}: {e}") from e
 
 
 def make_client(config: KubeConfig) -> AsyncClient:
@@ -90,47 +101,70 @@ def _node_selector(node: str) -> str:
     return f"spec.nodeName={node}"
 
 
-async def list_pods(client: AsyncClient, node: str) -> tuple[list[K8sPod], str]:
-    """Every pod of ``node`` and the list's resourceVersion (where the watch starts)."""
-    br = client._client.prepare_request(
-        "list",
-        res=Pod,
-        namespace="*",
-        params={"limit": _LIST_CHUNK, "fieldSelector": _node_selector(node)},
-    )
-    br.response_type = K8sPod  # type: ignore[assignment]  # lightkube 1.0 decodes Structs
+async def list_objects(
+    client: AsyncClient, res: Any, struct: type[T], fields: str = "", what: str = ""
+) -> tuple[list[T], str]:
+    """Every object of resource ``res`` (all namespaces), decoded as ``struct``, and the list's
+    resourceVersion (where the watch starts)."""
+    params: dict[str, Any] = {"limit": _LIST_CHUNK}
+    if fields:
+        params["fieldSelector"] = fields
+    namespace = "*" if _namespaced(res) else None
+    br = client._client.prepare_request("list", res=res, namespace=namespace, params=params)
+    br.response_type = struct  # type: ignore[assignment]  # lightkube 1.0 decodes Structs
     try:
         it = client._client.list(br)
-        pods = [p async for p in it]
-        return pods, str(it.resourceVersion or "")
+        objects = [o async for o in it]
+        return objects, str(it.resourceVersion or "")
     except (httpx2.HTTPError, OSError) as e:
-        raise translate(e, f"list pods of node {node}") from e
+        raise translate(e, f"list {what or res.__name__}") from e
 
 
-async def watch_pods(
-    client: AsyncClient, node: str, resource_version: str, timeout_s: int = WATCH_TIMEOUT_S
-) -> AsyncIterator[tuple[str, K8sPod]]:
-    """``(type, pod)`` from ``resource_version`` on: ADDED, MODIFIED, DELETED and BOOKMARK
-    (whose pod carries only the new resourceVersion). Raises :class:`ResourceExpired` on 410
+async def watch_objects(
+    client: AsyncClient,
+    res: Any,
+    struct: type[T],
+    resource_version: str,
+    fields: str = "",
+    what: str = "",
+    timeout_s: int = WATCH_TIMEOUT_S,
+) -> AsyncIterator[tuple[str, T]]:
+    """``(type, object)`` from ``resource_version`` on: ADDED, MODIFIED, DELETED and BOOKMARK
+    (whose object carries only the new resourceVersion). Raises :class:`ResourceExpired` on 410
     and :class:`KubernetesError` on any other failure; reopened after each server timeout."""
-    br = client._client.prepare_request(
-        "list",
-        res=Pod,
-        namespace="*",
-        watch=True,
-        params={
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": timeout_s,
-            "fieldSelector": _node_selector(node),
-        },
-    )
-    br.response_type = K8sPod  # type: ignore[assignment]  # lightkube 1.0 decodes Structs
+    params: dict[str, Any] = {
+        "resourceVersion": resource_version,
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": timeout_s,
+    }
+    if fields:
+        params["fieldSelector"] = fields
+    namespace = "*" if _namespaced(res) else None
+    br = client._client.prepare_request("list", res=res, namespace=namespace, watch=True, params=params)
+    br.response_type = struct  # type: ignore[assignment]
     stream: Any = client._client.watch(br, on_error=on_error_raise)
     try:
-        async for kind, pod in stream:
-            yield kind, pod
+        async for kind, obj in stream:
+            yield kind, obj
     except (httpx2.HTTPError, OSError) as e:
-        raise translate(e, f"watch pods of node {node}") from e
+        raise translate(e, f"watch {what or res.__name__}") from e
     finally:
         await stream.aclose()
+
+
+def _namespaced(res: Any) -> bool:
+    return issubclass(res, NamespacedResourceG)
+
+
+async def list_pods(client: AsyncClient, node: str) -> tuple[list[K8sPod], str]:
+    """Every pod of ``node`` and the list's resourceVersion."""
+    return await list_objects(client, Pod, K8sPod, _node_selector(node), f"pods of node {node}")
+
+
+def watch_pods(
+    client: AsyncClient, node: str, resource_version: str, timeout_s: int = WATCH_TIMEOUT_S
+) -> AsyncIterator[tuple[str, K8sPod]]:
+    """The pods of ``node`` from ``resource_version`` on (see :func:`watch_objects`)."""
+    return watch_objects(
+        client, Pod, K8sPod, resource_version, _node_selector(node), f"pods of node {node}", timeout_s
+    )

@@ -21,6 +21,7 @@ OUTCOMES = (
     "output_failed",
     "overrides",
     "sets",
+    "policy_filtered",
 )
 
 

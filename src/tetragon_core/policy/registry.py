@@ -22,6 +22,7 @@ from tetragon_core.policy.errors import PolicyError
 from tetragon_core.policy.model import TracingPolicy
 from tetragon_core.policy.parse import parse_policy
 from tetragon_core.policy.scope import scope_error
+from tetragon_core.policyfilter import Scope, scope_of
 
 #: spec section → the sensor that serves it
 SECTION_SENSORS: dict[str, str] = {
@@ -83,6 +84,8 @@ class PolicyEntry:
     domain: str = DOMAIN_GRPC
     #: the loaded programs, one handle per sensor
     handles: list[PolicyHandleLike] = field(default_factory=list)
+    #: its id in the kernel's policy filter (a scoped policy, --enable-policy-filter); 0: none
+    filter_id: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -98,6 +101,13 @@ class PolicyHandleLike(Protocol):
     def unload(self) -> None: ...
     def kernel_memory(self) -> int: ...
     def stats(self) -> Mapping[str, int]: ...
+
+
+class PolicyFilterLike(Protocol):
+    """What the registry needs of the policy filter (:class:`tetragon_core.policyfilter.PolicyFilter`)."""
+
+    def add_policy(self, policy_id: int, scope: Scope) -> None: ...
+    def remove_policy(self, policy_id: int) -> None: ...
 
 
 #: Loads an entry's programs (its sensors' ``load_policy``); raises PolicyError or TetragonError.
@@ -127,6 +137,8 @@ class PolicyRegistry:
         self.loader = loader
         #: section → the kernel feature it lacks, or None (the agent sets the real probes)
         self.missing_feature: Callable[[str], str | None] = lambda section: None
+        #: --enable-policy-filter: scoped policies load with a filter id (else they are refused)
+        self.policy_filter: PolicyFilterLike | None = None
 
     def add(self, yaml_text: str, domain: str = DOMAIN_GRPC) -> PolicyEntry:
         """Parse, validate, register and load a policy in ``domain``.
@@ -150,7 +162,8 @@ class PolicyRegistry:
             entry = PolicyEntry(next(self._ids), policy, sensors, ENABLED, mode, domain=domain)
             lacking = [(s, f) for s in needed if (f := self.missing_feature(s)) is not None]
             # checked first: a scope the kernel cannot be told about never loads host-wide
-            scope = scope_error(policy)
+            pf = self.policy_filter
+            scope = scope_error(policy, policy_filter=pf is not None)
             if scope is not None:
                 entry.state = LOAD_ERROR
                 entry.error = scope
@@ -166,11 +179,18 @@ class PolicyRegistry:
                     for s, sensor in missing
                 )
             elif self.loader is not None:
+                filtered = scope_of(policy) if pf is not None else None
                 try:
+                    if pf is not None and filtered is not None:
+                        # the kernel's table holds the policy before its hooks attach
+                        entry.filter_id = entry.id
+                        pf.add_policy(entry.id, filtered)
                     entry.handles = self.loader(entry)
                 except TetragonError as e:
                     entry.state = LOAD_ERROR
                     entry.error = str(e)
+                    if pf is not None and entry.filter_id:
+                        pf.remove_policy(entry.filter_id)
             self._entries[key] = entry
             return entry
 
@@ -186,6 +206,8 @@ class PolicyRegistry:
         with self._lock:
             entry = self._entries.pop(self.get(name, namespace).key)
             self._unload(entry)
+            if self.policy_filter is not None and entry.filter_id:
+                self.policy_filter.remove_policy(entry.filter_id)
             return entry
 
     def _unload(self, entry: PolicyEntry) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -162,6 +162,8 @@ class ContainerRegistry:
         self._by_prefix: dict[str, ContainerInfo] = {}
         #: containers forgotten because the registry was full
         self.evicted = 0
+        #: called after each record (the policy filter learns the container's pod)
+        self.on_record: Callable[[ContainerInfo], None] | None = None
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -220,6 +222,8 @@ class ContainerRegistry:
             _, old = self._by_key.popitem(last=False)
             self._unindex(old)
             self.evicted += 1
+        if self.on_record is not None:
+            self.on_record(info)
         return info
 
     def get(self, container_id: str) -> ContainerInfo | None:

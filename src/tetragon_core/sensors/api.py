@@ -45,6 +45,12 @@ class SensorContext:
     bpf_lib: str = ""
     #: ``--verbose``: 0 no verifier log, 1 the verifier's log truncated to its end, 2 all of it
     verifier_log_level: int = 0
+    #: while a scoped policy loads (``--enable-policy-filter``): its id in the kernel's policy
+    #: filter, 0 otherwise. ``load_hooks`` writes it into each hook's mode map, so the hooks act
+    #: only in the cgroups the filter lists; a sensor that loads its programs otherwise must do
+    #: the same and say so with ``supports_policy_filter``, and its handle's ``policy_filter``
+    #: must equal it (the core checks, and refuses the policy otherwise)
+    policy_filter: int = 0
 
     def object_path(self, package: str, filename: str) -> str:
         """Where the BPF object ``filename`` of the sensor package ``package`` is loaded from:
@@ -147,6 +153,8 @@ class Sensor(abc.ABC):
     description: ClassVar[str] = ""
     ops: ClassVar[Sequence[int]] = ()
     sections: ClassVar[Sequence[str]] = ()
+    #: the sensor's hooks honour ``SensorContext.policy_filter`` (scoped policies may load)
+    supports_policy_filter: ClassVar[bool] = False
 
     def load_policy(self, ctx: SensorContext, policy: Any, policy_id: int, mode: str) -> PolicyHandle:
         """Compile and load ``policy`` (a :class:`~tetragon_core.policy.TracingPolicy`); raise

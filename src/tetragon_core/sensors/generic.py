@@ -42,8 +42,8 @@ def _memlock(fd: int) -> int:
     return 0
 
 
-def _mode_value(mode: str) -> bytes:
-    return struct.pack("<II", 1 if mode == "monitor" else 0, 0)
+def _mode_value(mode: str, policy_filter: int = 0) -> bytes:
+    return struct.pack("<II", 1 if mode == "monitor" else 0, policy_filter)
 
 
 class Hook:
@@ -97,10 +97,18 @@ class Follow:
 class GenericPolicy(PolicyHandle):
     """A policy's hooks; ``forget`` drops the hook ids from the plugin's decoder table."""
 
-    def __init__(self, hooks: list[Hook], forget: Callable[[], None], follow: Follow | None = None) -> None:
+    def __init__(
+        self,
+        hooks: list[Hook],
+        forget: Callable[[], None],
+        follow: Follow | None = None,
+        policy_filter: int = 0,
+    ) -> None:
         self._hooks = hooks
         self._forget = forget
         self._follow = follow
+        #: the policy's id in the kernel's policy filter (0: the hooks act on every process)
+        self.policy_filter = policy_filter
 
     def enable(self) -> None:
         for h in self._hooks:
@@ -112,7 +120,7 @@ class GenericPolicy(PolicyHandle):
 
     def set_mode(self, mode: str) -> None:
         for h in self._hooks:
-            h.obj.maps["tg_hook_mode_map"].update(_ZERO, _mode_value(mode))
+            h.obj.maps["tg_hook_mode_map"].update(_ZERO, _mode_value(mode, self.policy_filter))
 
     def unload(self) -> None:
         for h in self._hooks:
@@ -193,7 +201,8 @@ def load_hooks(
                 targets=dict(plan.targets) if plan.targets else None,
             )
             hooks.append(Hook(obj, plan.programs, plan.attach, shared))
-            obj.maps["tg_hook_mode_map"].update(_ZERO, _mode_value(mode))
+            # the filter id is in place before attach: a scoped hook never acts host-wide
+            obj.maps["tg_hook_mode_map"].update(_ZERO, _mode_value(mode, ctx.policy_filter))
             for map_name, entries in plan.compiled.maps.items():
                 m = obj.maps[map_name]
                 for k, v in entries.items():
@@ -201,7 +210,7 @@ def load_hooks(
             plan.on_loaded(obj)  # before attach: the first record may come at once
         for plan in plans:
             follow.install(plan.compiled.mbset)  # before attach: no event may miss a set bit
-        handle = GenericPolicy(hooks, forget, follow)
+        handle = GenericPolicy(hooks, forget, follow, ctx.policy_filter)
         handle.enable()
     except (TetragonError, OSError) as e:
         for h in hooks:

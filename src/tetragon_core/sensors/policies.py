@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tetragon_core.exceptions import SensorError, TetragonError
-from tetragon_core.policy.registry import PolicyEntry, PolicyHandleLike
+from tetragon_core.policy.errors import PolicyError
+from tetragon_core.policy.registry import PolicyEntry, PolicyHandleLike, sections
 from tetragon_core.sensors.api import Decoder, Sensor, SensorContext
 from tetragon_core.sensors.faults import SensorFaults
 from tetragon_core.sensors.registry import SensorEntry, discover, load_sensor
@@ -85,7 +86,26 @@ class PolicySensors:
         try:
             for name in dict.fromkeys(entry.sensors):
                 sensor, ctx = self._get(name)
-                handles.append(sensor.load_policy(ctx, entry.policy, entry.id, entry.mode))
+                fid = getattr(entry, "filter_id", 0)
+                if fid and not getattr(sensor, "supports_policy_filter", False):
+                    raise PolicyError(
+                        f"spec.{_section_of(entry, name)}",
+                        f"sensor {name} does not support the policy filter, so this scoped policy "
+                        "would act on every process",
+                    )
+                if fid:
+                    ctx.policy_filter = fid
+                try:
+                    handle = sensor.load_policy(ctx, entry.policy, entry.id, entry.mode)
+                finally:
+                    if fid:
+                        ctx.policy_filter = 0
+                handles.append(handle)
+                if fid and getattr(handle, "policy_filter", 0) != fid:
+                    raise PolicyError(
+                        f"spec.{_section_of(entry, name)}",
+                        f"sensor {name} loaded the policy without its policy filter id",
+                    )
         except BaseException as e:
             for h in handles:
                 h.unload()
@@ -98,3 +118,11 @@ class PolicySensors:
                 f"sensor {name} failed while loading the policy: {type(e).__name__}: {e}"
             ) from e
         return handles
+
+
+def _section_of(entry: PolicyEntry, sensor: str) -> str:
+    """The policy section served by ``sensor`` (for the error's path)."""
+    for section, owner in zip(sections(entry.policy), entry.sensors, strict=False):
+        if owner == sensor:
+            return section
+    return sensor

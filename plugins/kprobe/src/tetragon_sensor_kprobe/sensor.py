@@ -107,6 +107,7 @@ class KprobeSensor(HookSensor[KprobeInfo]):
     )
     ops = (MSG_OP_GENERIC_KPROBE,)
     sections = ("kprobes",)
+    supports_policy_filter = True  # through load_hooks
 
     def __init__(self) -> None:
         super().__init__()

@@ -124,6 +124,7 @@ class LsmSensor(HookSensor[LsmInfo]):
     description = "TracingPolicy lsmhooks on BPF LSM, selectors in the kernel, Override blocks"
     ops = (MSG_OP_GENERIC_LSM,)
     sections = ("lsmhooks",)
+    supports_policy_filter = True  # through load_hooks
 
     def __init__(self) -> None:
         super().__init__()

@@ -42,6 +42,7 @@ class TracepointSensor(HookSensor[HookInfo]):
     description = "TracingPolicy tracepoints and raw tracepoints, selectors evaluated in the kernel"
     ops = (MSG_OP_GENERIC_TRACEPOINT,)
     sections = ("tracepoints",)
+    supports_policy_filter = True  # through load_hooks
 
     def decoders(self) -> Mapping[int, Decoder]:
         hooks = self._hooks

@@ -75,6 +75,7 @@ class UprobeSensor(HookSensor[UprobeInfo]):
     description = "TracingPolicy uprobes and uretprobes on user binaries, in-kernel selectors"
     ops = (MSG_OP_GENERIC_UPROBE,)
     sections = ("uprobes",)
+    supports_policy_filter = True  # through load_hooks
 
     def __init__(self) -> None:
         super().__init__()

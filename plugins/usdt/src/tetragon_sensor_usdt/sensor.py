@@ -101,6 +101,7 @@ class UsdtSensor(HookSensor[UsdtInfo]):
     description = "TracingPolicy usdts: SystemTap SDT probes with semaphores, in-kernel selectors, Set"
     ops = (MSG_OP_GENERIC_USDT,)
     sections = ("usdts",)
+    supports_policy_filter = True  # through load_hooks
 
     def __init__(self) -> None:
         super().__init__()
