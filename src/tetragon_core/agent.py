@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from tetragon_core.agent_parts import grpc_part, health_part, metrics_part, sinks_part
+from tetragon_core.agent_parts import gops_part, grpc_part, health_part, metrics_part, sinks_part
 from tetragon_core.agent_pods import PodIdentity, validate_pod_flags
 from tetragon_core.aggregation import export_admission
 from tetragon_core.bpf import _libbpf
@@ -40,6 +40,7 @@ from tetragon_core.export.jsonexport import JsonExporter
 from tetragon_core.export.pipeline import Transform, build_export_transform
 from tetragon_core.export.timefmt import KtimeClock
 from tetragon_core.fieldfilters import Redactor, parse_redaction_lines
+from tetragon_core.gops import parse_gops_address
 from tetragon_core.grpc.address import parse_address as parse_grpc_address
 from tetragon_core.grpc.health import FLAG as HEALTH_FLAG, HealthServer
 from tetragon_core.grpc.hub import EventHub
@@ -346,6 +347,8 @@ class Agent:
         rules = parse_redaction_lines(cfg.redaction_filters, "--redaction-filters")
         self._redactor = Redactor(rules) if rules else None
         validate_pod_flags(cfg)
+        if cfg.gops_address:
+            parse_gops_address(cfg.gops_address)
 
     async def run(self) -> None:
         """Load everything, stream events until stopped, then tear down in reverse order."""
@@ -504,6 +507,8 @@ class Agent:
                     )
                     state.sensors_source = self._sensor_rows
                     await sup.start(grpc_part(cfg.server_address, hub, state, log))
+                if cfg.gops_address:
+                    await sup.start(gops_part(cfg.gops_address, log))
                 if cfg.health_server_address:
                     self.health = HealthServer(self._health_probe(sup), cfg.health_server_interval)
                     await sup.start(health_part(self.health, cfg.health_server_address, log))

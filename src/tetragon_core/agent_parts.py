@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from tetragon_core.gops import GopsServer
 from tetragon_core.grpc.address import write_info
 from tetragon_core.grpc.health import HealthServer
 from tetragon_core.grpc.hub import EventHub
@@ -23,7 +24,7 @@ from tetragon_core.metrics import Registry
 from tetragon_core.metrics_server import serve_metrics
 from tetragon_core.supervisor import Part
 
-__all__ = ["grpc_part", "health_part", "metrics_part", "sinks_part"]
+__all__ = ["gops_part", "grpc_part", "health_part", "metrics_part", "sinks_part"]
 
 Started = Callable[[], None]
 
@@ -74,6 +75,23 @@ def health_part(health: HealthServer, addr: str, log: Any) -> Part:
                 await health.stop()
 
     return Part("health-server", run)
+
+
+def gops_part(addr: str, log: Any) -> Part:
+    """``--gops-address``: the gops diagnostics listener."""
+
+    async def run(started: Started) -> None:
+        server = GopsServer(addr)
+        await server.start()
+        log.info("gops diagnostics listening on %s:%d", server.host, server.port)
+        started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await server.stop()
+
+    return Part("gops", run)
 
 
 def sinks_part(sinks: Sequence[object], every: float = 1.0) -> Part:

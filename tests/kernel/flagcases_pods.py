@@ -1,4 +1,5 @@
-"""Flag cases (see flagcases.py) of pod identity: the Kubernetes API, the CRI and the policy filter.
+"""Flag cases (see flagcases.py) of pod identity (the Kubernetes API, the CRI, the policy filter)
+and of the chart's gops diagnostics.
 The whole of each (real containers killed or spared by scoped policies, pod info on events) is
 tests/kernel/test_pods.py; here each flag's own effect."""
 
@@ -186,7 +187,21 @@ def enable_tracing_policy_crd(f: Flags) -> None:
         api.stop()
 
 
+def gops_address(f: Flags) -> None:
+    from tests.kernel.conftest import free_port
+    from tests.kernel.test_chart_defaults import gops
+
+    port = free_port()
+    f.start("--gops-address", f"127.0.0.1:{port}")
+    assert gops(port, 0x4).startswith(b"CPython 3.")
+    stacks = gops(port, 0x1).decode()
+    assert "thread " in stacks and "task " in stacks and "[pending]" in stacks, stacks[:2000]
+    assert gops(port, 0x2) == b"ok"
+    _refused(["--gops-address", "localhost"], "--gops-address: 'localhost' is not host:port")
+
+
 CASES: dict[str, Callable[[Flags], None]] = {
+    "gops-address": gops_address,
     "enable-tracing-policy-crd": enable_tracing_policy_crd,
     "cri-endpoint": cri_endpoint,
     "enable-cri": enable_cri,

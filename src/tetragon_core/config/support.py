@@ -39,7 +39,6 @@ UNSUPPORTED: dict[str, str] = {
     "enable-policy-filter-cgroup-map": _POLICY_FILTER_MAP,
     "force-large-progs": _PROG_SIZE,
     "force-small-progs": _PROG_SIZE,
-    "gops-address": _PROFILING,
     "kernel": "overriding the detected kernel version is not built yet",
     "memprofile": _PROFILING,
     "netns-dir": "network namespace resolution is not built yet",
@@ -79,6 +78,9 @@ EFFECTS: dict[str, str] = {
     "resources (install/kubernetes/crds) are watched, loaded, reloaded on a new generation and "
     "deleted with the resource; each one's state on this node is written into its status; false "
     "reads none",
+    "gops-address": "the gops diagnostics protocol (Tetragon's chart sets localhost:8118): `gops stack`, "
+    "gc, memstats, version and stats answered with the Python equivalents; Go profiles are refused "
+    "in the reply",
     "enable-msg-handling-latency": "the tetragon_handling_latency histogram (microseconds per record, "
     "by op code)",
     "enable-pid-set-filter": "pid_set is allowed in --export-allowlist and --export-denylist",
