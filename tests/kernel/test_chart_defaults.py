@@ -1,4 +1,5 @@
-"""Upstream's Helm chart, with its default values, starts this agent.
+"""Upstream's Helm chart, with its default values, starts this agent; so does our own manifest
+(install/kubernetes/tetragon.yaml).
 
 The chart renders its values into a ConfigMap that the DaemonSet mounts as
 ``/etc/tetragon/tetragon.conf.d`` and passes as ``--config-dir``. :data:`UPSTREAM_DEFAULTS` is that
@@ -16,6 +17,9 @@ import socket
 import subprocess
 import urllib.request
 from pathlib import Path
+
+import pytest
+import yaml
 
 from tests.k8sapi.server import serving as api_serving
 from tests.kernel.flagtools import _wait, serving
@@ -63,7 +67,15 @@ def gops(port: int, command: int) -> bytes:
         return out
 
 
-def test_the_upstream_charts_default_config_starts(start_agent, tmp_path: Path) -> None:
+def _manifest_config() -> dict[str, str]:
+    manifest = Path(__file__).resolve().parents[2] / "install" / "kubernetes" / "tetragon.yaml"
+    (cm,) = [d for d in yaml.safe_load_all(manifest.read_text()) if d and d["kind"] == "ConfigMap"]
+    return dict(cm["data"])
+
+
+@pytest.mark.parametrize("source", ["upstream-chart", "our-manifest"])
+def test_the_default_config_starts(start_agent, tmp_path: Path, source: str) -> None:
+    config = UPSTREAM_DEFAULTS if source == "upstream-chart" else _manifest_config()
     with api_serving() as api:
         conf = tmp_path / "tetragon.conf.d"
         conf.mkdir()
@@ -73,7 +85,7 @@ def test_the_upstream_charts_default_config_starts(start_agent, tmp_path: Path) 
             "export-filename": str(export),
             "k8s-kubeconfig-path": str(api.kubeconfig(tmp_path / "kubeconfig")),
         }
-        for key, value in {**UPSTREAM_DEFAULTS, **here}.items():
+        for key, value in {**config, **here}.items():
             (conf / key).write_text(value)
         # a namespaced policy, as a cluster would hold it: with the chart's policy filter it loads
         api.put(
@@ -91,7 +103,8 @@ def test_the_upstream_charts_default_config_starts(start_agent, tmp_path: Path) 
         assert policies["chart-ns"]["state"] == "TP_STATE_ENABLED", policies
         text = urllib.request.urlopen("http://127.0.0.1:2112/metrics", timeout=5).read().decode()
         assert "tetragon_policyfilter_operations_total" in families(text)
-        assert gops(8118, 0x4).startswith(b"CPython 3.")
+        if "gops-address" in config:
+            assert gops(8118, 0x4).startswith(b"CPython 3.")
         paths = {p for _, p, _ in api.requests}
         assert "/api/v1/pods" in paths and "/apis/cilium.io/v1alpha1/tracingpoliciesnamespaced" in paths
         # the chart's export denylist drops host events (namespace ""): a host exec is seen (it
