@@ -21,7 +21,7 @@ BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(USDT_OBJS) $
 # the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
 SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
-.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags docs-metrics
+.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags docs-metrics image
 all: install
 
 install:
@@ -136,6 +136,10 @@ bench/out/bench_emit.o: bench/bpf/bench_emit.c $(BPF_HDRS) $(VMLINUX)
 bench/out/c_consumer: bench/c_consumer.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -o $@ $< -lbpf
+
+# tetragon-core:<version> in podman's storage (Debian 12 root filesystem, this checkout's wheels)
+image: install
+	./tools/build_image.sh build/image
 
 clean:
 	rm -f $(BPF_OBJS) $(VMLINUX) $(SDK_HDRS)

@@ -11,7 +11,8 @@ VM=0
 
 APT_PKGS=(make clang llvm bpftool libbpf-dev libbpf1 libelf-dev gcc cpp linux-libc-dev python3 python3-venv python3-dev
           iproute2 procps kmod systemtap-sdt-dev python3.11
-          podman containerd runc)  # the container tests' real runtimes (tests/kernel/runtimes.py)
+          podman containerd runc  # the container tests' real runtimes (tests/kernel/runtimes.py)
+          debootstrap)  # tools/build_image.sh: the image's Debian root filesystem
 VM_PKGS=(qemu-system-x86 linux-image-amd64 busybox-static)
 
 missing_of() {
