@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import kubernetes_validate
+import pytest
 import yaml
 
 from tests.k8sapi.server import RESOURCES, eventually, serving
@@ -127,3 +129,30 @@ def test_the_cluster_role_allows_exactly_what_the_agent_does(tmp_path: Path) -> 
         ("cilium.io", "tracingpoliciesnamespaced/status"),
     }
     assert {r for _, r, _ in allowed} == {r for _, r, _ in needed}
+
+
+K8S_VERSION = "1.30.0"
+
+
+def test_every_manifest_validates_against_the_kubernetes_schemas() -> None:
+    manifests = [MANIFEST, *sorted((MANIFEST.parent / "crds").glob("*.yaml"))]
+    checked = []
+    for path in manifests:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+                checked.append(doc["kind"])
+    assert sorted(checked) == sorted(
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet"]
+        + ["CustomResourceDefinition"] * 3
+    )
+    # the check can fail: a wrong type, and an unknown field under strict
+    ds = docs()["DaemonSet"]
+    bad = yaml.safe_load(yaml.safe_dump(ds))
+    bad["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "metrics"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+    bad = yaml.safe_load(yaml.safe_dump(ds))
+    bad["spec"]["template"]["spec"]["hostPid"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
