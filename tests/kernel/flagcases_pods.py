@@ -9,7 +9,6 @@ import asyncio
 import json
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 
@@ -17,20 +16,12 @@ import yaml
 
 from tests.k8sapi.server import ApiServer
 from tests.kernel.conftest import TETRAGON
-from tests.kernel.flagtools import Flags
+from tests.kernel.flagtools import Flags, _wait
 from tests.kernel.runtimes import Containerd, CriPods, busybox_rootfs
 from tests.kernel.test_tracepoint_policies import openat_policy
 
 _KILL = "      matchActions:\n      - action: Sigkill\n"
 _IMAGE = "docker.io/library/tg-busybox:latest"
-
-
-def _until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _refused(args: list[str], message: str) -> None:
@@ -47,9 +38,11 @@ def _k8s(f: Flags) -> None:
         node = socket.gethostname()
         pods = [q for m, p, q in api.requests if p == "/api/v1/pods"]
         assert pods and f"fieldSelector=spec.nodeName%3D{node}" in pods[0], api.requests
-        _until(lambda: any("watch=true" in q for q in pods + [q for _, p, q in api.requests]), "the watch")
+        _wait(lambda: any("watch=true" in q for _, _, q in api.requests), 20.0, "the watch")
         api.put({"kind": "Pod", "metadata": {"name": "p", "namespace": "x"}, "spec": {"nodeName": node}})
-        _until(lambda: any(v == 1 for _, v in f.metric("tetragon_watcher_events_total")), "the pod's event")
+        _wait(
+            lambda: any(v == 1 for _, v in f.metric("tetragon_watcher_events_total")), 20.0, "the pod's event"
+        )
         assert f.metric("tetragon_watcher_events_total") == [({"watcher": "k8s"}, 1.0)]
     finally:
         api.stop()
@@ -84,8 +77,10 @@ def _cri(f: Flags) -> None:
             await pods.start_container(cid)
 
         asyncio.run(asyncio.wait_for(make(), 240))
-        _until(
-            lambda: any(v >= 1 for _, v in f.metric("tetragon_cri_containers_total")), "the container via CRI"
+        _wait(
+            lambda: any(v >= 1 for _, v in f.metric("tetragon_cri_containers_total")),
+            20.0,
+            "the container via CRI",
         )
         assert not [s for s in f.metric("tetragon_cri_errors_total") if s[1]], f.metric(
             "tetragon_cri_errors_total"
@@ -170,7 +165,7 @@ def enable_tracing_policy_crd(f: Flags) -> None:
         status = (api.get("TracingPolicy", "crd-kill") or {})["status"]["nodes"][socket.gethostname()]
         assert status["state"] == "enabled" and status["observedGeneration"] == 1, status
         api.delete("TracingPolicy", "crd-kill")
-        _until(lambda: _cat(path) == 1, "the policy's removal with its resource")
+        _wait(lambda: _cat(path) == 1, 20.0, "the policy's removal with its resource")
         assert "crd-kill" not in json.loads(f.tetra("tp", "list", "-o", "json").stdout).get("policies", [{}])[
             0
         ].get("name", "")

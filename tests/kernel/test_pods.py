@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pytest
 
 from tests.k8sapi.server import ApiServer
 from tests.kernel.conftest import RunningAgent, execs, exits, free_port
+from tests.kernel.flagtools import _wait
 from tests.kernel.runtimes import Containerd, CriPods, busybox_rootfs
 from tests.kernel.test_tracepoint_policies import Tetra, openat_policy
 from tests.promtext import families
@@ -153,14 +153,6 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 _KILL = "      matchActions:\n      - action: Sigkill\n"
 
 
-def _wait(cond: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def _host_cat(path: str) -> int:
     return subprocess.run(["/bin/cat", path], capture_output=True, timeout=30).returncode
 
@@ -211,15 +203,15 @@ def test_a_namespaced_sigkill_policy_acts_only_in_its_namespace(cluster: Cluster
     # the watcher listed this node's pods, and the filter's table holds both pods' containers
     ops = lambda: _metric(mport, "tetragon_policyfilter_operations_total")  # noqa: E731
     add = (("error", ""), ("operation", "add"), ("subsys", "pod-handlers"))
-    _wait(lambda: ops().get(add, 0) >= 2, "both pods in the policy filter")
+    _wait(lambda: ops().get(add, 0) >= 2, 30.0, "both pods in the policy filter")
 
-    _wait(lambda: cluster.exec(a, "/bin/cat", forbidden) == 137, "the kill in team-a's pod", 15)
+    _wait(lambda: cluster.exec(a, "/bin/cat", forbidden) == 137, 15, "the kill in team-a's pod")
     assert cluster.exec(b, "/bin/cat", forbidden) == 1  # "no such file": it ran, unharmed
     assert _host_cat(forbidden) == 1
 
     # a pod of team-a made after the start: the watch brings it, and the policy acts there too
     c = cluster.pod("web-c", "team-a", {"app": "web"})
-    _wait(lambda: cluster.exec(c, "/bin/cat", forbidden) == 137, "the kill in the new team-a pod", 20)
+    _wait(lambda: cluster.exec(c, "/bin/cat", forbidden) == 137, 20, "the kill in the new team-a pod")
     assert cluster.exec(b, "/bin/cat", forbidden) == 1
     assert _host_cat(forbidden) == 1
 
@@ -268,7 +260,7 @@ def test_cri_pods_drive_a_pod_selector_policy(cluster: Cluster, start_agent) -> 
         "--metrics-server",
         f"127.0.0.1:{mport}",
     )
-    _wait(lambda: cluster.exec(db, "/bin/cat", forbidden) == 137, "the kill in the db pod", 20)
+    _wait(lambda: cluster.exec(db, "/bin/cat", forbidden) == 137, 20, "the kill in the db pod")
     assert cluster.exec(web, "/bin/cat", forbidden) == 1
     assert _host_cat(forbidden) == 1
     ops = _metric(mport, "tetragon_policyfilter_operations_total")
