@@ -11,8 +11,12 @@ is known. The policy filter follows both sources.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
+
+import anyio
 
 from tetragon_core.bpf.maps import BPF_MAP_TYPE_HASH, Map
 from tetragon_core.config.agent_config import AgentConfig
@@ -42,6 +46,10 @@ def validate_pod_flags(cfg: AgentConfig) -> None:
         raise ConfigError("--k8s-kubeconfig-path: set, but --enable-k8s-api is off, so nothing would read it")
     if cfg.enable_policy_filter_debug and not cfg.enable_policy_filter:
         raise ConfigError("--enable-policy-filter-debug: set, but --enable-policy-filter is off")
+    if cfg.enable_pod_info and not cfg.enable_k8s_api:
+        raise ConfigError(
+            "--enable-pod-info: set, but --enable-k8s-api is off, so the PodInfo CRD is never read"
+        )
     if cfg.cri_endpoint and not cfg.enable_cri:
         raise ConfigError("--cri-endpoint: set, but --enable-cri is off, so nothing would connect to it")
     if cfg.enable_k8s_api:
@@ -52,6 +60,23 @@ def validate_pod_flags(cfg: AgentConfig) -> None:
         from tetragon_core.cri import default_endpoint, parse_endpoint
 
         parse_endpoint(cfg.cri_endpoint) if cfg.cri_endpoint else default_endpoint()
+
+
+async def _wait_for_pod_info_crd(client: Any, started: Callable[[], None]) -> None:
+    """--enable-pod-info: the agent is started once the PodInfo CRD is Established, as upstream's
+    agent waits for it (tetragon-operator creates it, and writes the PodInfo resources)."""
+    from tetragon_core.exceptions import KubernetesError
+    from tetragon_core.operator import PODINFO_CRD, wait_established
+
+    while True:
+        try:
+            await wait_established(client, PODINFO_CRD, timeout_s=5.0)
+            break
+        except KubernetesError as e:
+            log.warning("--enable-pod-info: waiting for CRD %s: %s", PODINFO_CRD, e)
+    log.info("--enable-pod-info: CRD %s is Established", PODINFO_CRD)
+    started()
+    await anyio.sleep_forever()
 
 
 class PodIdentity:
@@ -132,6 +157,8 @@ class PodIdentity:
                 client, self.node_name, self.store, self.registry, on_change=self._pods_changed
             )
             out.append(Part("k8s-pod-watcher", watcher.run))
+            if cfg.enable_pod_info:
+                out.append(Part("k8s-podinfo-crd", functools.partial(_wait_for_pod_info_crd, client)))
             if cfg.enable_tracing_policy_crd and policies is not None:
                 from tetragon_core.k8s import PolicyWatcher
 

@@ -12,15 +12,15 @@ if TYPE_CHECKING:
     from aioprometheus.service import Service
 
 
-def parse_address(addr: str) -> tuple[str, int]:
+def parse_address(addr: str, flag: str = "--metrics-server") -> tuple[str, int]:
     """``host:port`` or ``:port`` (all interfaces), as Go's net.Listen takes it."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--metrics-server: {addr!r} is not host:port")
+        raise ConfigError(f"{flag}: {addr!r} is not host:port")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-async def serve_metrics(registry: Registry, addr: str) -> Service:
+async def serve_metrics(registry: Registry, addr: str, flag: str = "--metrics-server") -> Service:
     """Start serving ``GET /metrics`` on ``addr``; the caller awaits ``stop()`` of the result."""
     # aiohttp is imported only when metrics are served: a third of a second of start-up
     import aiohttp.web
@@ -40,11 +40,11 @@ async def serve_metrics(registry: Registry, addr: str) -> Service:
             body, headers = await anyio.to_thread.run_sync(mirror.render, accepts)
             return aiohttp.web.Response(body=body, headers=headers)
 
-    host, port = parse_address(addr)
+    host, port = parse_address(addr, flag)
     svc = _Service(mirror.prom)
     try:
         await svc.start(addr=host, port=port)
     except OSError as e:
         await svc.stop()
-        raise ConfigError(f"--metrics-server: cannot listen on {addr}: {e.strerror}") from e
+        raise ConfigError(f"{flag}: cannot listen on {addr}: {e.strerror}") from e
     return svc

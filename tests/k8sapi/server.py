@@ -56,6 +56,9 @@ RESOURCES = {
         Resource("cilium.io", "v1alpha1", "tracingpolicies", "TracingPolicy", False),
         Resource("cilium.io", "v1alpha1", "tracingpoliciesnamespaced", "TracingPolicyNamespaced", True),
         Resource("cilium.io", "v1alpha1", "podinfo", "PodInfo", True),
+        Resource(
+            "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
+        ),
     )
 }
 BY_KIND = {r.kind: r for r in RESOURCES.values()}
@@ -248,6 +251,19 @@ class ApiServer:
             old["metadata"]["creationTimestamp"] if old else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         obj["apiVersion"] = res.api_version
+        if res.kind == "CustomResourceDefinition":
+            # kube-apiserver reports a new CRD's names accepted and the CRD Established at once
+            # (no conflicting names here)
+            obj["status"] = {
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"},
+                ],
+                "acceptedNames": obj.get("spec", {}).get("names", {}),
+                "storedVersions": [
+                    v["name"] for v in obj.get("spec", {}).get("versions", []) if v.get("storage")
+                ],
+            }
         meta["resourceVersion"] = self._next_rv()
         if old is not None:
             meta["generation"] = old["metadata"].get("generation", 1) + (

@@ -195,7 +195,76 @@ def gops_address(f: Flags) -> None:
     _refused(["--gops-address", "localhost"], "--gops-address: 'localhost' is not host:port")
 
 
+def enable_pod_info(f: Flags) -> None:
+    """The agent starts once the PodInfo CRD is Established (as upstream's agent waits for it);
+    tetragon-operator creates the CRD and writes a PodInfo per pod."""
+    import os
+    import sys
+
+    from tests.kernel.conftest import free_port
+    from tests.kernel.flagtools import serving
+
+    api = ApiServer()
+    api.start()
+    operator = None
+    try:
+        kubeconfig = api.kubeconfig(f.tmp / "kubeconfig")
+        health = free_port()
+        agent = f.start_agent(
+            "--enable-k8s-api",
+            "--k8s-kubeconfig-path",
+            str(kubeconfig),
+            "--enable-pod-info",
+            "--health-server-address",
+            f"127.0.0.1:{health}",
+            "--server-address",
+            "",
+            ready=False,
+        )
+        _wait(lambda: "waiting for CRD podinfo.cilium.io" in agent.stderr.read_text(), 30, "the CRD wait")
+        assert not serving(health) and agent.proc.poll() is None
+        node = socket.gethostname()
+        ip = {"podIP": "10.1.2.3", "podIPs": [{"ip": "10.1.2.3"}]}
+        api.put(
+            {
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "x"},
+                "spec": {"nodeName": node},
+                "status": ip,
+            }
+        )
+        exe = os.path.join(os.path.dirname(sys.executable), "tetragon-operator")
+        operator = subprocess.Popen(
+            [
+                exe,
+                "serve",
+                f"--kube-config={kubeconfig}",
+                "--enable-pod-info",
+                "--metrics-bind-address=",
+                "--health-probe-bind-address=",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait(lambda: agent.proc.poll() is not None or serving(health), 60, "health SERVING after the CRD")
+        assert agent.proc.poll() is None, agent.stderr.read_text()[-3000:]
+        assert "CRD podinfo.cilium.io is Established" in agent.stderr.read_text()
+        _wait(lambda: api.get("PodInfo", "p", "x") is not None, 30, "the operator's PodInfo")
+        assert (api.get("PodInfo", "p", "x") or {})["status"] == {
+            "podIP": "10.1.2.3",
+            "podIPs": [{"IP": "10.1.2.3"}],
+        }
+        assert agent.stop() == 0
+    finally:
+        if operator is not None:
+            operator.terminate()
+            operator.communicate(timeout=20)
+        api.stop()
+    _refused(["--enable-pod-info"], "--enable-pod-info: set, but --enable-k8s-api is off")
+
+
 CASES: dict[str, Callable[[Flags], None]] = {
+    "enable-pod-info": enable_pod_info,
     "gops-address": gops_address,
     "enable-tracing-policy-crd": enable_tracing_policy_crd,
     "cri-endpoint": cri_endpoint,

@@ -61,9 +61,9 @@ def test_without_the_flags_no_cred_or_ns_is_reported(start_agent) -> None:
 def test_unsupported_flag_fails_at_start_naming_it(tmp_path: Path) -> None:
     from tests.kernel.conftest import TETRAGON
 
-    r = subprocess.run([TETRAGON, "--enable-pod-info"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([TETRAGON, "--enable-cgidmap"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    assert "--enable-pod-info" in r.stderr and "not written by this agent" in r.stderr
+    assert "--enable-cgidmap" in r.stderr and "pod resolution by cgroup id maps is not built" in r.stderr
     # a flag that works but cannot here: outside a pod, without a kubeconfig, it names both
     r = subprocess.run([TETRAGON, "--enable-k8s-api"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1

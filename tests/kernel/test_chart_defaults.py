@@ -1,5 +1,5 @@
-"""Upstream's Helm chart, with its default values, starts this agent; so does our own manifest
-(install/kubernetes/tetragon.yaml).
+"""Upstream's Helm chart, with its default values, starts this agent; so does our own chart
+(install/kubernetes/tetragon, rendered by Helm; install/kubernetes/tetragon.yaml is its render).
 
 The chart renders its values into a ConfigMap that the DaemonSet mounts as
 ``/etc/tetragon/tetragon.conf.d`` and passes as ``--config-dir``. :data:`UPSTREAM_DEFAULTS` is that
@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.chart import one, render
 from tests.k8sapi.server import serving as api_serving
 from tests.kernel.flagtools import _wait, serving
 from tests.kernel.test_tracepoint_policies import Tetra
@@ -67,15 +67,16 @@ def gops(port: int, command: int) -> bytes:
         return out
 
 
-def _manifest_config() -> dict[str, str]:
-    manifest = Path(__file__).resolve().parents[2] / "install" / "kubernetes" / "tetragon.yaml"
-    (cm,) = [d for d in yaml.safe_load_all(manifest.read_text()) if d and d["kind"] == "ConfigMap"]
-    return dict(cm["data"])
+def _our_chart_config() -> dict[str, str]:
+    """The agent's ConfigMap as Helm renders our chart (install/kubernetes/tetragon) with its
+    defaults; install/kubernetes/tetragon.yaml is the same render."""
+    data: dict[str, str] = one(render(), "ConfigMap", "tetragon-config")["data"]
+    return data
 
 
-@pytest.mark.parametrize("source", ["upstream-chart", "our-manifest"])
+@pytest.mark.parametrize("source", ["upstream-chart", "our-chart"])
 def test_the_default_config_starts(start_agent, tmp_path: Path, source: str) -> None:
-    config = UPSTREAM_DEFAULTS if source == "upstream-chart" else _manifest_config()
+    config = UPSTREAM_DEFAULTS if source == "upstream-chart" else _our_chart_config()
     with api_serving() as api:
         conf = tmp_path / "tetragon.conf.d"
         conf.mkdir()

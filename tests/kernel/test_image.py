@@ -11,16 +11,21 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
+from tests.chart import one, render
+from tests.k8sapi.server import serving
 from tests.kernel.runtimes import PODMAN_LIMITS, need
 from tests.kernel.test_policy_scope import _progs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_image_exports_host_processes(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     need("podman", "debootstrap")
     build = subprocess.run(
-        [str(ROOT / "tools" / "build_image.sh"), str(tmp_path / "image")],
+        [str(ROOT / "tools" / "build_image.sh"), str(tmp_path_factory.mktemp("image"))],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -28,6 +33,10 @@ def test_the_image_exports_host_processes(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr[-4000:]
     image = build.stdout.strip().splitlines()[-1]
     assert image.startswith("tetragon-core:")
+    return image
+
+
+def test_the_image_exports_host_processes(tmp_path: Path, image: str) -> None:
     export = tmp_path / "export"
     export.mkdir()
     name = f"tg-image-{uuid.uuid4().hex[:8]}"
@@ -71,3 +80,44 @@ def test_the_image_exports_host_processes(tmp_path: Path) -> None:
         run.wait(60)
     assert run.returncode == 0, run.stderr.read().decode()[-3000:] if run.stderr else ""
     assert _progs() - before == set()  # stopped: every program detached
+
+
+def test_the_image_runs_the_operator_as_the_chart_does(tmp_path: Path, image: str) -> None:
+    """The chart's operator Deployment runs `tetragon-operator serve` from the same image: against
+    the test API server it creates the CRDs and a PodInfo per pod."""
+    docs = render({"tetragonOperator": {"podInfo": {"enabled": True}}})
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    conf = tmp_path / "operator.conf.d"
+    conf.mkdir()
+    for key, value in one(docs, "ConfigMap", "tetragon-operator-config")["data"].items():
+        (conf / key).write_text(value)
+    with serving() as api:
+        api.put({"kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
+                 "status": {"podIP": "10.9.8.7", "podIPs": [{"ip": "10.9.8.7"}]}})  # fmt: skip
+        api.kubeconfig(tmp_path / "kubeconfig")
+        name = f"tg-operator-{uuid.uuid4().hex[:8]}"
+        args = [a for a in container["args"] if not a.startswith(("--metrics", "--health"))]
+        run = subprocess.Popen(
+            ["podman", "run", "--rm", "--name", name, "--network=host", *PODMAN_LIMITS,
+             "-v", f"{conf}:/etc/tetragon/operator.conf.d:ro", "-v", f"{tmp_path}:/kube:ro",
+             "--entrypoint", container["command"][0], image, *args,
+             "--kube-config=/kube/kubeconfig", "--metrics-bind-address=", "--health-probe-bind-address="],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while api.get("PodInfo", "p", "x") is None:
+                assert run.poll() is None, run.stderr.read().decode()[-3000:] if run.stderr else ""
+                assert time.monotonic() < deadline, "no PodInfo from the image's operator"
+                time.sleep(0.5)
+            crds = sorted(k[2] for k in api._objects if k[0] == "customresourcedefinitions")
+            assert crds == [
+                "podinfo.cilium.io",
+                "tracingpolicies.cilium.io",
+                "tracingpoliciesnamespaced.cilium.io",
+            ]
+        finally:
+            subprocess.run(["podman", "stop", "-t", "30", name], capture_output=True, timeout=90)
+            run.wait(60)
+        assert run.returncode == 0, run.stderr.read().decode()[-3000:] if run.stderr else ""

@@ -312,11 +312,11 @@ def test_bad_value_in_yaml_names_the_file(roots: ConfigRoots) -> None:
 
 def test_every_error_is_reported(roots: ConfigRoots) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_agent_args(["--verbose=9", "--log-format=xml", "--enable-pod-info"], roots)
+        parse_agent_args(["--verbose=9", "--log-format=xml", "--enable-cgidmap"], roots)
     assert [line.split(":", 1)[0] for line in str(info.value).splitlines()] == [
         "--verbose",
         "--log-format",
-        "--enable-pod-info",
+        "--enable-cgidmap",
     ]
 
 
@@ -335,7 +335,8 @@ def test_every_flag_works_or_is_refused_never_both() -> None:
     assert not set(UNSUPPORTED) & set(EFFECTS)
     for name in ("disable-kprobe-multi", "expose-stack-addresses", "health-server-address", "enable-k8s-api"):
         assert name in EFFECTS
-    for name in ("enable-pod-info", "enable-cgtrackerid", "data-cache-size"):
+    assert "enable-pod-info" in EFFECTS
+    for name in ("enable-cgidmap", "enable-cgtrackerid", "data-cache-size"):
         assert name in UNSUPPORTED
 
 
@@ -347,13 +348,15 @@ def test_changing_an_unsupported_flag_is_an_error(roots: ConfigRoots, name: str)
 
 
 def test_unsupported_flag_message(roots: ConfigRoots) -> None:
-    _dropin(roots.etc_dropin, enable_pod_info="true")
-    with pytest.raises(ConfigError, match=r"^--enable-pod-info: the PodInfo custom resource is not written"):
+    _dropin(roots.etc_dropin, enable_cgidmap="true")
+    with pytest.raises(
+        ConfigError, match=r"^--enable-cgidmap: pod resolution by cgroup id maps is not built"
+    ):
         parse_agent_args([], roots)
 
 
 def test_unsupported_flags_may_be_set_to_their_default(roots: ConfigRoots) -> None:
-    argv = ["--enable-pod-info=false", "--server-address", "localhost:54321", "--health-server-interval=10s"]
+    argv = ["--enable-cgidmap=false", "--server-address", "localhost:54321", "--health-server-interval=10s"]
     cfg = parse_agent_args(argv, roots)
     assert cfg.source("server-address") == "command line" and cfg.health_server_interval == 10.0
 

@@ -35,7 +35,6 @@ UNSUPPORTED: dict[str, str] = {
     "enable-cgidmap-debug": _CGIDMAP,
     "enable-cgtrackerid": "the cgroup tracker id only serves --enable-cgidmap, which is not built",
     "enable-compatibility-syscall64-size-type": "the syscall64 compatibility output is not built",
-    "enable-pod-info": "the PodInfo custom resource is not written by this agent yet",
     "enable-policy-filter-cgroup-map": _POLICY_FILTER_MAP,
     "force-large-progs": _PROG_SIZE,
     "force-small-progs": _PROG_SIZE,
@@ -74,6 +73,9 @@ EFFECTS: dict[str, str] = {
     "kernel table",
     "k8s-kubeconfig-path": "the kubeconfig --enable-k8s-api uses (which it needs); unset, the pod's "
     "service account",
+    "enable-pod-info": "with --enable-k8s-api, the agent starts once the PodInfo CRD is Established, "
+    "as upstream's agent waits for it; the PodInfo resources (one per pod: IPs, labels, workload, "
+    "an owner reference to the pod) are written by `tetragon-operator serve --enable-pod-info`",
     "enable-tracing-policy-crd": "with --enable-k8s-api, TracingPolicy and TracingPolicyNamespaced "
     "resources (install/kubernetes/crds) are watched, loaded, reloaded on a new generation and "
     "deleted with the resource; each one's state on this node is written into its status; false "

@@ -52,14 +52,15 @@ class ResourceExpired(KubernetesError):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
-def kube_config(path: str) -> KubeConfig:
-    """The client configuration: the kubeconfig at ``path``, else the in-cluster service account."""
+def kube_config(path: str, flag: str = KUBECONFIG_FLAG, needed_by: str = "--enable-k8s-api") -> KubeConfig:
+    """The client configuration: the kubeconfig at ``path`` (given by ``flag``), else the
+    in-cluster service account."""
     try:
         if path:
             if not os.path.isabs(path):
-                raise ConfigError(f"{KUBECONFIG_FLAG}: {path} is not an absolute path")
+                raise ConfigError(f"{flag}: {path} is not an absolute path")
             if not os.path.isfile(path):
-                raise ConfigError(f"{KUBECONFIG_FLAG}: {path} does not exist")
+                raise ConfigError(f"{flag}: {path} does not exist")
             return KubeConfig.from_file(path)
         return KubeConfig.from_service_account()
     except ConfigError:
@@ -67,10 +68,10 @@ def kube_config(path: str) -> KubeConfig:
     except (LightkubeConfigError, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
         if not path:
             raise ConfigError(
-                f"--enable-k8s-api: {KUBECONFIG_FLAG} is not set and the in-cluster service account "
+                f"{needed_by}: {flag} is not set and the in-cluster service account "
                 f"({SERVICE_ACCOUNT}) cannot be used: {e}"
             ) from e
-        raise ConfigError(f"{KUBECONFIG_FLAG}: cannot use {path}: {e}") from e
+        raise ConfigError(f"{flag}: cannot use {path}: {e}") from e
 
 
 def make_client(config: KubeConfig) -> AsyncClient:

@@ -22,7 +22,15 @@ import msgspec
 from tetragon_core.events import Container, Image, Pod
 from tetragon_core.process.args import BPF_CONTAINER_ID_LENGTH
 
-__all__ = ["DELETED_POD_CACHE", "K8sPod", "PodStore", "decode_pod", "workload_of"]
+__all__ = [
+    "DELETED_POD_CACHE",
+    "K8sPod",
+    "PodMeta",
+    "PodStore",
+    "decode_pod",
+    "workload_of",
+    "workload_of_meta",
+]
 
 #: pods deleted from the API stay this many deletions for late events (upstream's deleted pod cache)
 DELETED_POD_CACHE: Final = 1024
@@ -30,6 +38,7 @@ _CRONJOB_RE: Final = re.compile(r"(.+)-\d{8,10}$")
 
 
 class _Owner(msgspec.Struct, frozen=True):
+    apiVersion: str = ""  # the API's spelling
     kind: str = ""
     name: str = ""
     controller: bool | None = None
@@ -44,6 +53,10 @@ class _Meta(msgspec.Struct, frozen=True):
     annotations: dict[str, str] = {}
     ownerReferences: list[_Owner] = []
     resourceVersion: str = ""
+
+
+#: a pod's metadata as the agent reads it
+PodMeta = _Meta
 
 
 class _Exec(msgspec.Struct, frozen=True):
@@ -122,7 +135,11 @@ def decode_pod(obj: Mapping[str, Any] | bytes) -> K8sPod:
 
 def workload_of(pod: K8sPod) -> tuple[str, str]:
     """``(workload, workload_kind)`` of a pod, as upstream derives them."""
-    meta = pod.metadata
+    return workload_of_meta(pod.metadata)
+
+
+def workload_of_meta(meta: _Meta) -> tuple[str, str]:
+    """``(workload, workload_kind)`` from a pod's metadata (see :func:`workload_of`)."""
     if meta.generateName:
         ref = next((r for r in meta.ownerReferences if r.controller), None)
         if ref is not None:
