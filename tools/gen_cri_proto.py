@@ -22,8 +22,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from protoc import gencode_version, run_protoc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "proto"
@@ -32,9 +34,6 @@ OUT = REPO_ROOT / "src" / "tetragon_core" / "api" / "cri"
 MODULE = "tetragon_core.api.cri.api_pb2"
 
 _MODULE_RE = re.compile(r"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, )'cri\.runtime\.v1\.api_pb2'")
-_GENCODE_RE = re.compile(
-    r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+),"
-)
 
 INIT_TEXT = '''\
 """A subset of Kubernetes' CRI API (package ``runtime.v1``), compiled from
@@ -50,31 +49,15 @@ PROTOBUF_GENCODE_VERSION = "{version}"
 
 def generate() -> dict[str, str]:
     """The generated files' texts, by file name."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        cmd = [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PROTO_ROOT}",
-            f"--python_out={out}",
-            f"--pyi_out={out}",
-            str(PROTO_ROOT / PROTO),
-        ]
-        subprocess.run(cmd, check=True, cwd=REPO_ROOT)
-        gen = out / "cri" / "runtime" / "v1"
-        py = (gen / "api_pb2.py").read_text()
-        pyi = (gen / "api_pb2.pyi").read_text()
+    gen = run_protoc([str(PROTO_ROOT / PROTO)])
+    py, pyi = gen["cri/runtime/v1/api_pb2.py"], gen["cri/runtime/v1/api_pb2.pyi"]
     py, n = _MODULE_RE.subn(rf"\1'{MODULE}'", py)
     if n != 1:
         raise RuntimeError("api_pb2.py: module name not found where expected")
-    m = _GENCODE_RE.search(py)
-    if m is None:
-        raise RuntimeError("api_pb2.py: no runtime version check found")
     return {
         "api_pb2.py": py,
         "api_pb2.pyi": pyi,
-        "__init__.py": INIT_TEXT.format(version=".".join(m.groups())),
+        "__init__.py": INIT_TEXT.format(version=gencode_version("api_pb2.py", py)),
     }
 
 

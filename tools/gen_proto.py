@@ -44,7 +44,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,6 +67,7 @@ from proto_table import (
     build_api,
     load_rows,
 )
+from protoc import gencode_version, run_protoc
 
 # --------------------------------------------------------------------------------------------------
 # Writing .proto text
@@ -223,9 +223,6 @@ _MODULE_RE = re.compile(rf"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, )'{PACKA
 _LEFTOVER_RE = re.compile(
     rf"^\s*(from {PACKAGE}(\.| )|import {PACKAGE}(\.|$| ))|'{PACKAGE}\.\w+_pb2'", re.MULTILINE
 )
-_GENCODE_RE = re.compile(
-    r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+),"
-)
 
 INIT_TEXT = '''\
 """Tetragon's gRPC API (package ``tetragon``), compiled from ``proto/tetragon/*.proto``.
@@ -240,37 +237,22 @@ PROTOBUF_GENCODE_VERSION = "{version}"
 
 def compile_protos(files: list[str]) -> str:
     """Compile proto/<files> into API_OUT; returns the gencode (minimum runtime) protobuf version."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        cmd = [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PROTO_ROOT}",
-            f"--python_out={out}",
-            f"--pyi_out={out}",
-            *files,
-        ]
-        subprocess.run(cmd, check=True, cwd=REPO_ROOT)
-        generated = sorted((out / PACKAGE).glob("*_pb2.py*"))
-        if len(generated) != 2 * len(files):
-            raise RuntimeError(f"protoc produced {[g.name for g in generated]}")
-        versions = set()
-        texts: dict[str, str] = {}
-        for path in generated:
-            text = _IMPORT_RE.sub(rf"from {API_PACKAGE} import \1 as \2", path.read_text())
-            text = _MODULE_RE.sub(rf"\1'{API_PACKAGE}.\2'", text)
-            if (m := _LEFTOVER_RE.search(text)) is not None:
-                raise RuntimeError(f"{path.name}: unrewritten import {m.group(0)!r}")
-            if path.suffix == ".py":
-                m2 = _GENCODE_RE.search(text)
-                if m2 is None:
-                    raise RuntimeError(f"{path.name}: no runtime version check found")
-                versions.add(".".join(m2.groups()))
-            texts[path.name] = text
-        if len(versions) != 1:
-            raise RuntimeError(f"inconsistent gencode versions {versions}")
-        version = versions.pop()
+    generated = {Path(rel): text for rel, text in run_protoc(files).items() if rel.startswith(f"{PACKAGE}/")}
+    if len(generated) != 2 * len(files):
+        raise RuntimeError(f"protoc produced {[g.name for g in generated]}")
+    versions = set()
+    texts: dict[str, str] = {}
+    for path, raw in generated.items():
+        text = _IMPORT_RE.sub(rf"from {API_PACKAGE} import \1 as \2", raw)
+        text = _MODULE_RE.sub(rf"\1'{API_PACKAGE}.\2'", text)
+        if (m := _LEFTOVER_RE.search(text)) is not None:
+            raise RuntimeError(f"{path.name}: unrewritten import {m.group(0)!r}")
+        if path.suffix == ".py":
+            versions.add(gencode_version(path.name, text))
+        texts[path.name] = text
+    if len(versions) != 1:
+        raise RuntimeError(f"inconsistent gencode versions {versions}")
+    version = versions.pop()
 
     API_OUT.mkdir(parents=True, exist_ok=True)
     for stale in list(API_OUT.glob("*_pb2.py")) + list(API_OUT.glob("*_pb2.pyi")):

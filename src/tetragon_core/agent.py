@@ -346,7 +346,7 @@ class Agent:
         self._export_transform = build_export_transform(cfg, self.registry, self.node_name)
         rules = parse_redaction_lines(cfg.redaction_filters, "--redaction-filters")
         self._redactor = Redactor(rules) if rules else None
-        validate_pod_flags(cfg)
+        self._pod_settings = validate_pod_flags(cfg)
         if cfg.gops_address:
             parse_gops_address(cfg.gops_address)
 
@@ -383,7 +383,7 @@ class Agent:
                 socktrack = Map.create(BPF_MAP_TYPE_LRU_HASH, "tg_socktrack", 8, 16, SOCKTRACK_ENTRIES)
                 maps.append(socktrack)
                 shared = SharedMaps()
-                pods = PodIdentity(cfg, self.registry, self.node_name)
+                pods = PodIdentity(cfg, self.registry, self.node_name, self._pod_settings)
                 filter_maps = pods.create_maps()  # --enable-policy-filter's, before any hook loads
                 maps.extend(filter_maps)
                 for m in (ring.map, conf, stats, socktrack, *filter_maps):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -32,16 +33,25 @@ from tetragon_core.policyfilter import (
 from tetragon_core.process.containers import ContainerInfo, ContainerRegistry, PodSource, PodSources
 from tetragon_core.supervisor import Part
 
-__all__ = ["PodIdentity", "validate_pod_flags"]
+__all__ = ["PodIdentity", "PodSettings", "validate_pod_flags"]
 
 log = logging.getLogger(__name__)
 
 _BPF_F_NO_PREALLOC = 1
 
 
-def validate_pod_flags(cfg: AgentConfig) -> None:
+@dataclass(frozen=True)
+class PodSettings:
+    """What the pod flags resolve to, read once at start: the API client's configuration (a
+    lightkube KubeConfig) and the CRI endpoint."""
+
+    kube: Any = None
+    cri_endpoint: Any = None
+
+
+def validate_pod_flags(cfg: AgentConfig) -> PodSettings:
     """Refuse, naming the flag, what cannot work: a setting of a feature that is off, a missing
-    kubeconfig or CRI socket."""
+    kubeconfig or CRI socket. Returns what the flags resolved to, for :class:`PodIdentity`."""
     if cfg.k8s_kubeconfig_path and not cfg.enable_k8s_api:
         raise ConfigError("--k8s-kubeconfig-path: set, but --enable-k8s-api is off, so nothing would read it")
     if cfg.enable_policy_filter_debug and not cfg.enable_policy_filter:
@@ -52,14 +62,16 @@ def validate_pod_flags(cfg: AgentConfig) -> None:
         )
     if cfg.cri_endpoint and not cfg.enable_cri:
         raise ConfigError("--cri-endpoint: set, but --enable-cri is off, so nothing would connect to it")
+    kube = endpoint = None
     if cfg.enable_k8s_api:
         from tetragon_core.k8s import kube_config
 
-        kube_config(cfg.k8s_kubeconfig_path)
+        kube = kube_config(cfg.k8s_kubeconfig_path)
     if cfg.enable_cri:
         from tetragon_core.cri import default_endpoint, parse_endpoint
 
-        parse_endpoint(cfg.cri_endpoint) if cfg.cri_endpoint else default_endpoint()
+        endpoint = parse_endpoint(cfg.cri_endpoint) if cfg.cri_endpoint else default_endpoint()
+    return PodSettings(kube, endpoint)
 
 
 async def _wait_for_pod_info_crd(client: Any, started: Callable[[], None]) -> None:
@@ -82,8 +94,11 @@ async def _wait_for_pod_info_crd(client: Any, started: Callable[[], None]) -> No
 class PodIdentity:
     """The pod sources, the policy filter and their parts, for one agent run."""
 
-    def __init__(self, cfg: AgentConfig, registry: Registry, node_name: str) -> None:
+    def __init__(
+        self, cfg: AgentConfig, registry: Registry, node_name: str, settings: PodSettings | None = None
+    ) -> None:
         self.cfg = cfg
+        self.settings = settings if settings is not None else validate_pod_flags(cfg)
         self.registry = registry
         self.node_name = node_name
         #: containers told by the runtime (RuntimeHook, --enable-cri)
@@ -105,7 +120,9 @@ class PodIdentity:
     def source(self) -> PodSource:
         """Where ``process.pod`` comes from."""
         if self.store is not None:
-            return PodSources(self.store, self.containers)
+            # a container the runtime told of but the API not yet is no miss: counted once, here
+            self.store.count_misses = False
+            return PodSources(self.store, self.containers, on_miss=self.store.miss)
         return self.containers
 
     def create_maps(self) -> list[Map]:
@@ -150,9 +167,9 @@ class PodIdentity:
         if self.filter is not None:
             out.append(Part.loop("policy-filter", self.filter.run))
         if cfg.enable_k8s_api:
-            from tetragon_core.k8s import PodWatcher, kube_config, make_client
+            from tetragon_core.k8s import PodWatcher, make_client
 
-            client = make_client(kube_config(cfg.k8s_kubeconfig_path))
+            client = make_client(self.settings.kube)
             watcher = PodWatcher(
                 client, self.node_name, self.store, self.registry, on_change=self._pods_changed
             )
@@ -166,9 +183,8 @@ class PodIdentity:
                     pw = PolicyWatcher(client, self.node_name, policies, self.registry, namespaced)
                     out.append(Part(f"k8s-{pw.kind.lower()}-watcher", pw.run))
         if cfg.enable_cri:
-            from tetragon_core.cri import CriClient, CriSync, default_endpoint, parse_endpoint
+            from tetragon_core.cri import CriClient, CriSync
 
-            endpoint = parse_endpoint(cfg.cri_endpoint) if cfg.cri_endpoint else default_endpoint()
-            sync = CriSync(CriClient(endpoint), self.containers, self.registry)
+            sync = CriSync(CriClient(self.settings.cri_endpoint), self.containers, self.registry)
             out.append(Part.loop("cri", sync.run))
         return out

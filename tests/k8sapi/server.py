@@ -163,6 +163,11 @@ class ApiServer:
             self.url = f"http://127.0.0.1:{port}"
             ready.set()
             loop.run_forever()
+            # open watch streams' handlers are ended here, not left pending when the loop closes
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(self._runner.cleanup())
             loop.close()
 

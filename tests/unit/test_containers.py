@@ -182,3 +182,25 @@ def test_without_a_registry_nothing_changes() -> None:
     ev = mgr.handle_exec(exec_msg(400, 4000, cgroup_name=f"docker-{CID}.scope"))
     assert ev is not None and ev.process_exec is not None and ev.process_exec.process is not None
     assert ev.process_exec.process.pod is None and ev.process_exec.process.docker == CID[:31]
+
+
+def test_a_pod_chain_counts_a_miss_once_and_only_when_no_source_knows_it() -> None:
+    from tetragon_core.k8s import PodStore
+    from tetragon_core.process.containers import PodSources
+
+    store, reg = PodStore(), ContainerRegistry()
+    misses: list[str] = []
+    store.on_miss = lambda: misses.append("miss")
+    store.count_misses = False
+    chain = PodSources(store, reg, on_miss=store.miss)
+    _record(reg)
+    docker = CID[:31]
+    # the runtime knows it, the API not yet: found, and no miss
+    found = chain.pod(docker)
+    assert found is not None and found.name == "web-7d9f" and misses == []
+    assert chain.pod("a" * 31) is None and misses == ["miss"]  # nobody knows it: one miss
+    assert chain.pod("") is None and misses == ["miss"]  # a host process is no miss
+    # the store on its own still counts its misses
+    alone = PodStore()
+    alone.on_miss = lambda: misses.append("alone")
+    assert alone.pod(docker) is None and misses == ["miss", "alone"]

@@ -1,10 +1,8 @@
 """The CRDs in install/kubernetes/crds/: generated from the policy model, structural, and accepting.
 
-A small validator for the OpenAPI v3 subset Kubernetes uses checks every upstream example policy
-(../shared/reference/policies/**) and every policy in our own docs against the matching CRD. It
-reports what Kubernetes would prune (an unknown field under a non-preserving object, a null where
-the schema is not nullable) as a failure: Kubernetes would drop it silently. ``x-kubernetes-
-validations`` rules are evaluated with cel-python.
+The validator of tests/crdschema.py (the OpenAPI v3 subset Kubernetes uses) checks every
+upstream example policy (../shared/reference/policies/**) and every policy in our own docs
+against the matching CRD; what Kubernetes would prune silently counts as a failure.
 """
 
 from __future__ import annotations
@@ -15,17 +13,15 @@ import json
 import re
 import sys
 import textwrap
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import celpy
 import pytest
 import yaml
-from celpy.adapter import json_to_cel
 
+from tests.crdschema import Problem, structural_problems, validate
 from tetragon_core.policy import PolicyError, constants as c, parse_policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,248 +110,6 @@ def test_generator_refuses_a_constraint_on_a_missing_field(monkeypatch: pytest.M
         gen.build_crds()
 
 
-# --- a structural-schema checker -------------------------------------------------------------
-
-_TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "boolean": bool,
-}
-_KEYWORDS = frozenset(
-    {
-        "type",
-        "description",
-        "properties",
-        "required",
-        "items",
-        "enum",
-        "additionalProperties",
-        "nullable",
-        "default",
-        "format",
-        "maxItems",
-        "minItems",
-        "maxLength",
-        "minLength",
-        "maxProperties",
-        "minProperties",
-        "pattern",
-        "minimum",
-        "maximum",
-        "x-kubernetes-int-or-string",
-        "x-kubernetes-preserve-unknown-fields",
-        "x-kubernetes-validations",
-        "x-kubernetes-list-type",
-        "x-kubernetes-map-type",
-    }
-)
-_FORMATS = {
-    "string": {"date-time", "date", "byte", "uri", "ipv4", "ipv6", "cidr"},
-    "integer": {"int32", "int64"},
-}
-
-
-def structural_problems(schema: Any, path: str = "", *, root: bool = True) -> list[str]:
-    """Why ``schema`` is not a structural schema in our subset (empty list: it is)."""
-    where = path or "<root>"
-    if not isinstance(schema, dict):
-        return [f"{where}: a schema must be a mapping"]
-    out = [f"{where}: keyword {k!r} is not in the supported subset" for k in schema if k not in _KEYWORDS]
-    typ = schema.get("type")
-    int_or_string = schema.get("x-kubernetes-int-or-string") is True
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
-    for flag in ("nullable", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields"):
-        if flag in schema and not isinstance(schema[flag], bool):
-            out.append(f"{where}: {flag} must be a boolean")
-    if int_or_string and typ is not None:
-        out.append(f"{where}: x-kubernetes-int-or-string must not have a type")
-    if typ is None and not (int_or_string or preserve):
-        out.append(f"{where}: no type")
-    if typ is not None and typ not in _TYPES:
-        out.append(f"{where}: unknown type {typ!r}")
-    if "description" in schema and not isinstance(schema["description"], str):
-        out.append(f"{where}: description must be a string")
-    if "format" in schema and schema["format"] not in _FORMATS.get(typ or "", set()):
-        out.append(f"{where}: format {schema['format']!r} does not fit type {typ!r}")
-    props = schema.get("properties")
-    addl = schema.get("additionalProperties")
-    if typ == "object":
-        if props is None and addl is None and not preserve:
-            out.append(
-                f"{where}: an object needs properties, additionalProperties or preserve-unknown-fields"
-            )
-        if props is not None and addl is not None:
-            out.append(f"{where}: properties and additionalProperties are mutually exclusive")
-    elif props is not None or addl is not None or "required" in schema:
-        out.append(f"{where}: properties/additionalProperties/required on a non-object")
-    if addl is not None and not isinstance(addl, dict):
-        out.append(f"{where}: additionalProperties must be a schema (false/true are not structural)")
-    for req in schema.get("required", []):
-        if req not in (props or {}):
-            out.append(f"{where}: required {req!r} is not a property")
-    if typ == "array" and not isinstance(schema.get("items"), dict):
-        out.append(f"{where}: an array needs one items schema")
-    if typ != "array" and "items" in schema:
-        out.append(f"{where}: items on a non-array")
-    if "enum" in schema:
-        bare = {k: v for k, v in schema.items() if k not in ("enum", "default", "x-kubernetes-validations")}
-        for value in schema["enum"]:
-            out += [f"{where}: enum value {value!r}: {p}" for p in validate(bare, value, path)]
-    if "default" in schema:
-        out += [f"{where}: default: {p}" for p in validate(schema, schema["default"], path)]
-    for rule in schema.get("x-kubernetes-validations", []):
-        if not isinstance(rule, dict) or not isinstance(rule.get("rule"), str):
-            out.append(f"{where}: x-kubernetes-validations entries need a rule")
-            continue
-        try:
-            _cel_program(rule["rule"])
-        except Exception as exc:
-            out.append(f"{where}: rule {rule['rule']!r} does not compile: {exc}")
-    for key, sub in (props or {}).items():
-        sub_path = f"{path}.{key}" if path else key
-        if root and key == "metadata":
-            if sub != {"type": "object"}:
-                out.append(f"{sub_path}: metadata may only be {{type: object}} at the root")
-            continue
-        out += structural_problems(sub, sub_path, root=False)
-    if isinstance(addl, dict):
-        out += structural_problems(addl, f"{path}.*", root=False)
-    if isinstance(schema.get("items"), dict):
-        out += structural_problems(schema["items"], f"{path}[]", root=False)
-    return out
-
-
-# --- a validator of the OpenAPI v3 subset Kubernetes uses ------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a document does not fit a schema; ``pruned``: Kubernetes would drop the value."""
-
-    path: str
-    message: str
-    pruned: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.path or '<root>'}: {'pruned: ' if self.pruned else ''}{self.message}"
-
-
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-@cache
-def _cel_program(rule: str) -> Any:
-    env = celpy.Environment()
-    return env.program(env.compile(rule))
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    for name, tp in _TYPES.items():
-        if isinstance(value, bool) != (name == "boolean"):
-            continue
-        if isinstance(value, tp):
-            return name
-    return type(value).__name__
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def validate(schema: dict[str, Any], value: Any, path: str = "", *, root: bool = False) -> list[Problem]:
-    """Problems of ``value`` against ``schema``; ``root``: the schema is a CRD's openAPIV3Schema."""
-    out: list[Problem] = []
-    _validate(schema, value, path, out, root)
-    return out
-
-
-def _validate(schema: dict[str, Any], value: Any, path: str, out: list[Problem], root: bool) -> None:
-    if value is None:
-        if not schema.get("nullable"):
-            out.append(Problem(path, "null is not allowed here (not nullable)"))
-        return
-    if schema.get("x-kubernetes-int-or-string"):
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            out.append(Problem(path, f"expected an integer or a string, got {_kind(value)}"))
-            return
-    elif "type" in schema:
-        if _kind(value) != schema["type"] and not (schema["type"] == "number" and _kind(value) == "integer"):
-            out.append(Problem(path, f"expected {schema['type']}, got {_kind(value)}"))
-            return
-    elif not schema.get("x-kubernetes-preserve-unknown-fields"):
-        out.append(Problem(path, "the schema has no type"))
-        return
-    if "enum" in schema and value not in schema["enum"]:
-        out.append(Problem(path, f"{value!r} is not one of {schema['enum']}"))
-    if isinstance(value, str):
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            out.append(Problem(path, f"longer than {schema['maxLength']} characters"))
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            out.append(Problem(path, f"shorter than {schema['minLength']} characters"))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append(Problem(path, f"{value!r} does not match {schema['pattern']!r}"))
-        if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
-            out.append(Problem(path, f"{value!r} is not an RFC 3339 date-time"))
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            out.append(Problem(path, f"{value} is less than {schema['minimum']}"))
-        if "maximum" in schema and value > schema["maximum"]:
-            out.append(Problem(path, f"{value} is greater than {schema['maximum']}"))
-    if isinstance(value, list):
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            out.append(Problem(path, f"at most {schema['maxItems']} items allowed, got {len(value)}"))
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            out.append(Problem(path, f"at least {schema['minItems']} items needed, got {len(value)}"))
-        items = schema.get("items")
-        for i, item in enumerate(value):
-            if items is not None:
-                _validate(items, item, f"{path}[{i}]", out, False)
-            elif not schema.get("x-kubernetes-preserve-unknown-fields"):
-                out.append(Problem(f"{path}[{i}]", "no items schema", pruned=True))
-    if isinstance(value, dict):
-        _validate_object(schema, value, path, out, root)
-    for rule in schema.get("x-kubernetes-validations", []):
-        try:
-            ok = _cel_program(rule["rule"]).evaluate({"self": json_to_cel(value)})
-        except Exception as exc:
-            ok = exc
-        if ok is not True and not (isinstance(ok, celpy.celtypes.BoolType) and bool(ok)):
-            out.append(Problem(path, f"{rule.get('message', 'rule failed')} (rule {rule['rule']!r})"))
-
-
-def _validate_object(
-    schema: dict[str, Any], value: dict[str, Any], path: str, out: list[Problem], root: bool
-) -> None:
-    props: dict[str, Any] = schema.get("properties", {})
-    addl = schema.get("additionalProperties")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
-    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        out.append(Problem(path, f"at most {schema['maxProperties']} properties allowed"))
-    for req in schema.get("required", []):
-        if value.get(req) is None:
-            out.append(Problem(_join(path, req), "required field is missing"))
-    for key, item in value.items():
-        sub = _join(path, str(key))
-        if root and key == "metadata":
-            if not isinstance(item, dict):
-                out.append(Problem(sub, f"expected object, got {_kind(item)}"))
-            continue  # ObjectMeta is the API server's
-        if key in props:
-            if item is None and not props[key].get("nullable"):
-                out.append(Problem(sub, "null value of a non-nullable field", pruned=True))
-                continue
-            _validate(props[key], item, sub, out, False)
-        elif isinstance(addl, dict):
-            _validate(addl, item, sub, out, False)
-        elif not preserve:
-            out.append(Problem(sub, "unknown field", pruned=True))
-
-
 def validate_document(doc: dict[str, Any]) -> list[Problem]:
     """A TracingPolicy / TracingPolicyNamespaced / PodInfo document against its CRD."""
     crd = _crd_for(doc.get("kind", ""))
@@ -441,83 +195,6 @@ def test_both_policy_kinds_share_one_spec_and_status() -> None:
     namespaced = _schema(_crd_for(c.KIND_NAMESPACED))["properties"]
     assert cluster["spec"] == namespaced["spec"]
     assert cluster["status"] == namespaced["status"]
-
-
-def test_structural_checker_catches_non_structural_schemas() -> None:
-    bad = {
-        "type": "object",
-        "properties": {
-            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
-            "a": {"type": "object"},
-            "b": {"properties": {"x": {"type": "string"}}},
-            "c": {"type": "array"},
-            "d": {"type": "string", "x-kubernetes-int-or-string": True},
-            "e": {"type": "object", "additionalProperties": False},
-            "f": {"type": "string", "enum": ["x", 1]},
-            "g": {"type": "string", "$ref": "#/x"},
-            "h": {"type": "integer", "default": "one"},
-            "i": {"type": "object", "properties": {}, "x-kubernetes-validations": [{"rule": "self.("}]},
-        },
-    }
-    text = "\n".join(structural_problems(bad))
-    for what in (
-        "metadata: metadata may only be",
-        "a: an object needs properties",
-        "b: no type",
-        "c: an array needs one items schema",
-        "d: x-kubernetes-int-or-string must not have a type",
-        "e: additionalProperties must be a schema",
-        "f: enum value 1",
-        "g: keyword '$ref'",
-        "h: default",
-        "i: rule 'self.(' does not compile",
-    ):
-        assert what in text, f"{what!r} not reported:\n{text}"
-
-
-# --- the validator itself ----------------------------------------------------------------------
-
-
-def test_validator_keywords() -> None:
-    schema = {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string", "maxLength": 3, "pattern": "^[a-z]+$"},
-            "port": {"x-kubernetes-int-or-string": True},
-            "raw": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "list": {
-                "type": "array",
-                "maxItems": 1,
-                "items": {"type": "object", "nullable": True, "properties": {}},
-            },
-            "mode": {"type": "string", "enum": ["a", "b"]},
-            "count": {"type": "integer", "minimum": 0},
-            "flag": {"type": "boolean"},
-        },
-    }
-    good = {"name": "abc", "port": "http", "raw": {"any": [1, {"x": None}]}, "labels": {"k": "v"}}
-    assert validate(schema, good) == []
-    assert validate(schema, {**good, "port": 80, "list": [None], "mode": "b", "count": 0}) == []
-    cases = {
-        "name: longer than 3": {**good, "name": "abcd"},
-        "name: 'A1' does not match": {**good, "name": "A1"},
-        "port: expected an integer or a string, got boolean": {**good, "port": True},
-        "labels.k: expected string, got integer": {**good, "labels": {"k": 1}},
-        "list: at most 1 items": {**good, "list": [{}, {}]},
-        "list[0].x: pruned: unknown field": {**good, "list": [{"x": 1}]},
-        "mode: 'c' is not one of": {**good, "mode": "c"},
-        "count: -1 is less than 0": {**good, "count": -1},
-        "count: expected integer, got boolean": {**good, "count": True},
-        "flag: expected boolean, got string": {**good, "flag": "true"},
-        "flag: pruned: null value": {**good, "flag": None},
-        "name: required field is missing": {"port": 1},
-        "typo: pruned: unknown field": {**good, "typo": 1},
-    }
-    for want, doc in cases.items():
-        got = [str(p) for p in validate(schema, doc)]
-        assert any(g.startswith(want) for g in got), f"{want!r} not in {got}"
 
 
 # --- (b) every upstream example policy validates ---------------------------------------------

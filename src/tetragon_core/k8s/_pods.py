@@ -224,6 +224,9 @@ class PodStore:
         self.deleted_hits = 0
         #: called on each lookup of a container no pod has (yet)
         self.on_miss: Callable[[], None] = _nothing
+        #: False when the store is one of several sources: the chain counts a miss once, when
+        #: no source knows the container (PodSources' on_miss)
+        self.count_misses = True
 
     def __len__(self) -> int:
         return len(self._pods)
@@ -280,7 +283,7 @@ class PodStore:
         if entry is None:
             entry = self._deleted.get(docker)
             if entry is None:
-                if docker:
+                if docker and self.count_misses:
                     self.on_miss()
                 return None
             self.deleted_hits += 1
@@ -289,6 +292,10 @@ class PodStore:
             return entry.template
         container = msgspec.structs.replace(entry.container, pid=nspid or None, maybe_exec_probe=probe)
         return msgspec.structs.replace(entry.template, container=container)
+
+    def miss(self) -> None:
+        """Count a container no source knows (see :attr:`count_misses`)."""
+        self.on_miss()
 
     def pod_of_uid(self, uid: str) -> K8sPod | None:
         return self._pods.get(uid)

@@ -57,16 +57,20 @@ class PodSource(Protocol):
 
 
 class PodSources:
-    """Several sources, asked in order; the first that knows the container answers."""
+    """Several sources, asked in order; the first that knows the container answers. ``on_miss``
+    is called when none does (a container id that no source knows)."""
 
-    def __init__(self, *sources: PodSource) -> None:
+    def __init__(self, *sources: PodSource, on_miss: Callable[[], None] | None = None) -> None:
         self.sources = sources
+        self.on_miss = on_miss
 
     def pod(self, docker: str, nspid: int = 0, binary: str = "", arguments: str = "") -> Pod | None:
         for source in self.sources:
             found = source.pod(docker, nspid, binary, arguments)
             if found is not None:
                 return found
+        if docker and self.on_miss is not None:
+            self.on_miss()
         return None
 
 
