@@ -21,7 +21,7 @@ BPF_OBJS  := $(EXEC_OBJ) $(TP_OBJ) $(KP_OBJ) $(LSM_OBJ) $(UP_OBJ) $(USDT_OBJS) $
 # the SDK's include directory: bpf/lib's headers, shipped in tetragon-core's package
 SDK_HDRS  := $(patsubst bpf/lib/%,src/tetragon_core/sdk/include/%,$(BPF_HDRS))
 
-.PHONY: all install bpf test check test-unit test-vm lint run bench bench-build clean docs-flags docs-metrics image
+.PHONY: all install bpf test check test-unit test-vm lint run bench bench-all bench-build clean docs-flags docs-metrics image
 all: install
 
 install:
@@ -106,8 +106,12 @@ bench: install
 	$(PY) bench/policy.py
 	$(PY) bench/probes.py
 
+# every benchmark, and bench/out/summary.json (issue 17's keys, each with its limit and goal)
+bench-all: install
+	$(PY) bench/all.py
+
 bench-build: bench/out/bench_emit.o bench/out/c_consumer bench/out/bench_nop_tp.o bench/out/syscall_loop \
-	bench/out/bench_nop_uprobe.o bench/out/uprobe_loop bench/out/exec_burst
+	bench/out/bench_nop_uprobe.o bench/out/uprobe_loop bench/out/exec_burst bench/out/exec_paced
 
 bench/out/bench_nop_tp.o: bench/bpf/bench_nop_tp.c $(VMLINUX)
 	@mkdir -p $(dir $@)
@@ -122,6 +126,10 @@ bench/out/uprobe_loop: bench/uprobe_loop.c
 	$(CC) -O2 -Wall -o $@ $<
 
 bench/out/exec_burst: bench/exec_burst.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $<
+
+bench/out/exec_paced: bench/exec_paced.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -o $@ $<
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
 
 from tests.promtext import families, value
 from tetragon_core.bpf.replay import ReplayRing
@@ -91,3 +95,34 @@ def test_handling_latency_is_a_histogram_per_op_measured_only_when_enabled() -> 
     Observer(quiet, lambda msg: None)
     # registered all the same (dashboards find it), but nothing is measured
     assert families(quiet.exposition())["tetragon_handling_latency"].samples == []
+
+
+def test_the_poll_is_quick_while_records_arrive_and_backs_off_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 ms polls while the ring keeps giving records (so an exec reaches GetEvents within about
+    that), doubling back to 5 ms once it stays empty (the idle cost)."""
+    ring, reader, got, _ = _setup(0, queue_size=100)
+    waits: list[float] = []
+    real_wait_for = asyncio.wait_for
+
+    async def recording_wait_for(aw: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        waits.append(timeout)
+        if len(waits) == 3:  # a record arrives during the third wait
+            ring.feed([bytes([OP]) + (7).to_bytes(4, "little")])
+        if len(waits) >= 9:
+            aw.close()
+            raise asyncio.CancelledError
+        return await real_wait_for(aw, 0)
+
+    monkeypatch.setattr(asyncio, "wait_for", recording_wait_for)
+
+    async def main() -> None:
+        try:
+            await reader.run()
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    assert _ids(got) == [7]
+    assert waits == [0.005, 0.005, 0.005, 0.001, 0.002, 0.004, 0.005, 0.005, 0.005]
