@@ -51,3 +51,22 @@ def seeded_manager(reg: Registry, cache_size: int = 65536) -> ProcessManager:
     )
     mgr.handle_procfs([seed])
     return mgr
+
+
+def machine() -> dict[str, object]:
+    """What a result was measured on."""
+    import os
+    import platform
+
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def save(name: str, out: dict[str, object]) -> None:
+    """Write a benchmark's result to bench/out/<name>.json and print it (bench/all.py reads it)."""
+    import json
+
+    path = ROOT / "bench" / "out"
+    path.mkdir(exist_ok=True)
+    text = json.dumps(out, indent=2)
+    (path / f"{name}.json").write_text(text)
+    print(text)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -29,6 +28,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, save
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -145,11 +147,7 @@ def main() -> int:
         for _ in range(args.trials):
             rows.append(trial(Path(tmp), args.seconds, args.rate))
     out = {
-        "machine": {
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "seconds": args.seconds,
         "rate": args.rate,
         "trials": rows,
@@ -158,9 +156,7 @@ def main() -> int:
         "median_pacing_p99_late_ms": statistics.median(r["pacing_p99_late_ms"] for r in rows),
         "lost_total": sum(r["lost"] for r in rows),
     }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "latency.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    save("latency", out)
     return 0
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import echo_records, seeded_manager
+from common import echo_records, machine, save, seeded_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -110,11 +108,7 @@ def main() -> int:
         rows.append(json.loads(r.stdout))
     n = args.processes
     out = {
-        "machine": {
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "processes": n,
         "trials": rows,
         "median_rss_mb": statistics.median(r["rss_mb"] for r in rows),
@@ -122,9 +116,7 @@ def main() -> int:
         "median_bytes_per_process": statistics.median(r["bytes_per_process"] for r in rows),
         "bounded": all(r["cache_after_overflow"] <= n and r["evictions_counted"] >= n - 1 for r in rows),
     }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "memory.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    save("memory", out)
     return 0
 
 

@@ -5,6 +5,8 @@
    closes /dev/null N times. Each trial measures, back to back and with the same agent running:
    no program on the tracepoint (policy disabled), the nop program bench/bpf/bench_nop_tp.c
    (policy disabled) and the policy (enabled). Result: syscall rate with the policy / with the nop.
+   The same again with 32 such policies on the one hook (other values each), all enabled and
+   disabled together: what 32 policies that cannot match cost, against the same nop.
 2. Matching throughput. Per trial a fresh agent with a Prefix policy that matches the loop's path,
    a 64 MiB ring and the JSON export; the loop opens the path N times while the agent drains;
    rate = N / (time until the export holds all N process_tracepoint events). Loss must be 0: every
@@ -107,7 +109,7 @@ class Agent:
                 self.err.close()
                 raise SystemExit(f"agent exited: {(work / 'stderr.txt').read_text()[-2000:]}")
             try:
-                if metric(self.mport, "tetragon_tracingpolicy_loaded", state="enabled") == 1:
+                if metric(self.mport, "tetragon_tracingpolicy_loaded", state="enabled") >= 1:
                     return
             except OSError:
                 pass
@@ -136,7 +138,7 @@ def loop(n: int, path: str) -> float:
 
 def nop_vs_policy(
     agent: Agent,
-    policy: str,
+    policy: str | list[str],
     nop: BpfObject,
     attach_nop: Callable[[], object],
     measure: Callable[[], float],
@@ -146,15 +148,18 @@ def nop_vs_policy(
     disabled), with the nop program attached, and with the policy enabled; the medians, the
     policy/nop ratio, and the kernel's counts of posted and filtered runs. Closes both."""
     rows = []
+    names = [policy] if isinstance(policy, str) else policy
     try:
         measure()  # warm caches
         for _ in range(trials):
-            agent.tetra("tp", "disable", policy)
+            for name in names:
+                agent.tetra("tp", "disable", name)
             none = measure()
             attach_nop()
             with_nop = measure()
             nop.detach()
-            agent.tetra("tp", "enable", policy)
+            for name in names:
+                agent.tetra("tp", "enable", name)
             with_policy = measure()
             ratio = with_policy / with_nop
             rows.append({"none": none, "nop": with_nop, "policy": with_policy, "ratio": ratio})
@@ -178,6 +183,29 @@ def filter_cost(trials: int, n: int, work: Path) -> dict[str, object]:
     agent = Agent(work, NOMATCH.format(name="bench-nomatch"))
     nop = BpfObject.load(str(OUT / "bench_nop_tp.o"), SharedMaps())
     return nop_vs_policy(agent, "bench-nomatch", nop, nop.attach, lambda: loop(n, "/dev/null"), trials)
+
+
+def filter_cost_32(trials: int, n: int, work: Path) -> dict[str, object]:
+    """The same with 32 such policies on the one hook, each with other values: the kernel's
+    cost must not grow with the number of policies that cannot match."""
+    pdir = work / "policies.d"
+    pdir.mkdir()
+    names = [f"bench-nomatch-{i:02d}" for i in range(32)]
+    for i, name in enumerate(names):
+        values = ", ".join(f"/dev/nul{i:02d}{k}" for k in range(5))
+        doc = HEAD.format(name=name) + f"        operator: Equal\n        values: [{values}]\n"
+        (pdir / f"{name}.yaml").write_text(doc)
+    first = (pdir / f"{names[0]}.yaml").read_text()
+    (pdir / f"{names[0]}.yaml").unlink()  # Agent loads the first with --tracing-policy
+    agent = Agent(work, first, "--tracing-policy-dir", str(pdir))
+    deadline = time.monotonic() + 60
+    while metric(agent.mport, "tetragon_tracingpolicy_loaded", state="enabled") < 32:
+        if time.monotonic() > deadline:
+            agent.stop()
+            raise SystemExit("the 32 policies did not load in 60 s")
+        time.sleep(0.2)
+    nop = BpfObject.load(str(OUT / "bench_nop_tp.o"), SharedMaps())
+    return nop_vs_policy(agent, names, nop, nop.attach, lambda: loop(n, "/dev/null"), trials)
 
 
 def count_events(path: Path, needle: bytes) -> int:
@@ -269,8 +297,10 @@ def main() -> None:
         work = Path(tmp)
         (work / "cost").mkdir()
         cost = filter_cost(args.trials, args.syscalls, work / "cost")
+        (work / "cost32").mkdir()
+        cost32 = filter_cost_32(args.trials, args.syscalls, work / "cost32")
         thr = throughput(args.trials, args.events, work)
-    report(filter_cost=cost, matching_throughput=thr)
+    report(filter_cost=cost, filter_cost_32_policies=cost32, matching_throughput=thr)
 
 
 if __name__ == "__main__":

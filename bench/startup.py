@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -28,6 +26,9 @@ from pathlib import Path
 from grpclib.client import Channel
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, save
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -94,20 +95,14 @@ def main() -> int:
             ready.append(one(Path(tmp)))
             floors.append(floor())
     out = {
-        "machine": {
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "ready_s": ready,
         "import_floor_s": floors,
         "median_ready_s": statistics.median(ready),
         "median_import_floor_s": statistics.median(floors),
         "ratio_to_floor": statistics.median(ready) / statistics.median(floors),
     }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "startup.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    save("startup", out)
     return 0
 
 
