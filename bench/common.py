@@ -70,3 +70,12 @@ def save(name: str, out: dict[str, object]) -> None:
     text = json.dumps(out, indent=2)
     (path / f"{name}.json").write_text(text)
     print(text)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -36,7 +36,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import socket
 import statistics
 import struct
 import sys
@@ -59,7 +58,7 @@ from tetragon_core.metrics import Registry
 from tetragon_sensor_exec.decode import decode_exec, decode_exit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import echo_records, seeded_manager
+from common import echo_records, free_port, seeded_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "exec_ring.bin"
@@ -189,12 +188,6 @@ def cpu_busy_ticks() -> list[int]:
                 user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
                 out.append(user + nice + system + irq + softirq + steal)
     return out
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_for(cond: Any, timeout: float, what: str) -> None:

@@ -34,6 +34,9 @@ from pathlib import Path
 
 from tetragon_core.bpf.objects import BpfObject, SharedMaps
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
@@ -63,14 +66,6 @@ NOMATCH = (
     + "        operator: Equal\n        values: [/dev/nul1, /dev/nul2, /dev/nul3, /dev/nul4, /dev/nul5]\n"
 )
 MATCH = HEAD + "        operator: Prefix\n        values: [{prefix}]\n"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def metric(port: int, name: str, **labels: str) -> float:
