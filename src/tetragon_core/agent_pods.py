@@ -110,6 +110,9 @@ class PodIdentity:
             from tetragon_core.k8s import PodStore
 
             self.store = PodStore()
+            # a container the runtime told of but the API not yet is no miss: the chain of
+            # sources (see source) counts a miss once, when none knows the container
+            self.store.count_misses = False
 
     @property
     def waits_for_pods(self) -> bool:
@@ -120,8 +123,6 @@ class PodIdentity:
     def source(self) -> PodSource:
         """Where ``process.pod`` comes from."""
         if self.store is not None:
-            # a container the runtime told of but the API not yet is no miss: counted once, here
-            self.store.count_misses = False
             return PodSources(self.store, self.containers, on_miss=self.store.miss)
         return self.containers
 

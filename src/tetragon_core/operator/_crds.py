@@ -64,19 +64,26 @@ def _established(crd: Any) -> bool:
     return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
+async def _get_crd(client: AsyncClient, name: str) -> Any | None:
+    """CRD ``name`` as the API server has it, or None if it has none."""
+    try:
+        return await client.get(CustomResourceDefinition, name)
+    except (httpx2.HTTPError, OSError) as e:
+        if http_status(e) == 404:
+            return None
+        raise translate(e, f"get CRD {name}") from e
+    except (msgspec.ValidationError, ValueError) as e:  # the server's object is not a CRD's shape
+        raise KubernetesError(f"get CRD {name}: the API server's object cannot be read: {e}") from e
+
+
 async def wait_established(client: AsyncClient, name: str, timeout_s: float = ESTABLISH_TIMEOUT_S) -> None:
     """Return once CRD ``name`` exists and is Established; :class:`KubernetesError` after
     ``timeout_s``."""
     with anyio.move_on_after(timeout_s):
         while True:
-            try:
-                if _established(await client.get(CustomResourceDefinition, name)):
-                    return
-            except (httpx2.HTTPError, OSError) as e:
-                if http_status(e) != 404:
-                    raise translate(e, f"get CRD {name}") from e
-            except (msgspec.ValidationError, ValueError) as e:
-                raise KubernetesError(f"get CRD {name}: the API server's object cannot be read: {e}") from e
+            crd = await _get_crd(client, name)
+            if crd is not None and _established(crd):
+                return
             await anyio.sleep(0.5)
     raise KubernetesError(f"CRD {name} is not Established after {timeout_s:.0f} s")
 
@@ -84,12 +91,9 @@ async def wait_established(client: AsyncClient, name: str, timeout_s: float = ES
 async def _ensure_one(client: AsyncClient, want: dict[str, Any], force: bool) -> str:
     name = want["metadata"]["name"]
     ours = want["metadata"].get("labels", {}).get(SCHEMA_VERSION_LABEL, "")
+    have = await _get_crd(client, name)
     try:
-        try:
-            have = await client.get(CustomResourceDefinition, name)
-        except httpx2.HTTPStatusError as e:
-            if http_status(e) != 404:
-                raise
+        if have is None:
             await client.create(codecs.from_dict(want))
             return "created"
         theirs = ((have.metadata.labels or {}) if have.metadata else {}).get(SCHEMA_VERSION_LABEL, "")
@@ -101,8 +105,6 @@ async def _ensure_one(client: AsyncClient, want: dict[str, Any], force: bool) ->
         return "updated"
     except (httpx2.HTTPError, OSError) as e:
         raise translate(e, f"create or update CRD {name}") from e
-    except (msgspec.ValidationError, ValueError) as e:  # the server's object is not a CRD's shape
-        raise KubernetesError(f"get CRD {name}: the API server's object cannot be read: {e}") from e
 
 
 async def ensure_crds(client: AsyncClient, names: list[str], force: bool = False) -> dict[str, str]:
